@@ -1,0 +1,3 @@
+from mlxt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Key/value caches for incremental decoding.
+
+Without a cache, generating token ``t`` recomputes attention over all ``t`` previous tokens in
+every layer. With one, each step projects only the new token and attends over stored keys and
+values. mlxt uses two kinds, one per attention in a decoder layer:
+
+- `KVCache` (self-attention): grows by one token per step. Storage is preallocated in blocks of
+  ``step`` positions and written in place, so a step costs no concatenation of the whole past.
+- `StaticKVCache` (cross-attention): the encoder output's keys and values, projected once per
+  source sentence on the first step and reused on every later one.
+
+Both can be reordered along the batch axis (`reorder`), which beam search uses to follow the
+surviving hypotheses.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+
+class KVCache:
+    is_static = False
+    step = 64
+
+    def __init__(self):
+        self.keys = None
+        self.values = None
+        self.offset = 0
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array):
+        """Append ``(B, H, L, D)`` keys/values; return all stored ``(B, H, offset+L, D)``."""
+        prev = self.offset
+        length = keys.shape[2]
+        if self.keys is None or prev + length > self.keys.shape[2]:
+            B, H, _, Dk = keys.shape
+            n_steps = (self.step + length - 1) // self.step
+            shape = (B, H, n_steps * self.step, Dk)
+            new_k = mx.zeros(shape, keys.dtype)
+            new_v = mx.zeros(shape[:3] + (values.shape[3],), values.dtype)
+            if self.keys is not None:
+                self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
+                self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
+            else:
+                self.keys, self.values = new_k, new_v
+        self.offset += length
+        self.keys[..., prev : self.offset, :] = keys
+        self.values[..., prev : self.offset, :] = values
+        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+
+    def reorder(self, index: mx.array) -> None:
+        """Keep batch rows ``index`` (beam search: the parents of the surviving beams)."""
+        if self.keys is not None:
+            self.keys = self.keys[index]
+            self.values = self.values[index]
+
+    @property
+    def state(self):
+        return self.keys, self.values
+
+
+class StaticKVCache:
+    """Cross-attention keys/values: set on the first call, then read-only."""
+
+    is_static = True
+
+    def __init__(self):
+        self.keys = None
+        self.values = None
+        self.offset = 0
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array):
+        self.keys, self.values = keys, values
+        return keys, values
+
+    def reorder(self, index: mx.array) -> None:
+        if self.keys is not None:
+            self.keys = self.keys[index]
+            self.values = self.values[index]
+
+
+class LayerCache:
+    """The caches of one decoder layer: ``self_attn`` and (seq2seq) ``cross_attn``."""
+
+    def __init__(self, cross: bool):
+        self.self_attn = KVCache()
+        self.cross_attn = StaticKVCache() if cross else None
+
+    @property
+    def offset(self) -> int:
+        return self.self_attn.offset
+
+    def reorder(self, index: mx.array) -> None:
+        self.self_attn.reorder(index)
+        if self.cross_attn is not None:
+            self.cross_attn.reorder(index)
+
+
+def make_cache(model) -> list[LayerCache]:
+    """One `LayerCache` per decoder layer of ``model`` (a `Transformer` or `TransformerLM`)."""
+    cross = model.config.kind == "seq2seq"
+    return [LayerCache(cross) for _ in range(model.config.num_decoder_layers)]

@@ -1,0 +1,65 @@
+"""Multi-head attention for self-attention and encoder-decoder (cross) attention.
+
+Queries come from one sequence, keys and values from the same one (self-attention) or from the
+encoder output (cross-attention). The heads are computed together by
+`mx.fast.scaled_dot_product_attention`; masks are boolean (``True`` = may attend) or the
+string ``"causal"``, see `masks.py`.
+
+A cache object (see `mlxt.decode.cache`) may be passed for incremental decoding:
+- a `KVCache` appends this step's keys/values and returns all of them so far;
+- a `StaticKVCache` (cross-attention) keeps the projected encoder keys/values after the first
+  call, so they are computed once per source sentence.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class MultiHeadAttention(nn.Module):
+    """``softmax(Q K^T / sqrt(d_head)) V`` over ``num_heads`` heads, then an output projection.
+
+    Shapes: queries ``(B, Lq, d_model)``, keys/values ``(B, Lk, d_model)`` -> ``(B, Lq, d_model)``.
+    ``rope``: an `nn.RoPE` applied to queries and keys (self-attention with rotary positions).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, bias: bool = True, rope: nn.Module | None = None):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.scale = (d_model // num_heads) ** -0.5
+        self.query_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.key_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.value_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.rope = rope
+
+    def _split(self, x: mx.array) -> mx.array:
+        B, L, _ = x.shape
+        return x.reshape(B, L, self.num_heads, -1).transpose(0, 2, 1, 3)
+
+    def __call__(self, queries, keys, values, mask=None, cache=None) -> mx.array:
+        B, L, D = queries.shape
+        q = self._split(self.query_proj(queries))
+        if cache is not None and getattr(cache, "is_static", False) and cache.keys is not None:
+            k, v = cache.keys, cache.values  # cross-attention: encoder keys already projected
+        else:
+            k = self._split(self.key_proj(keys))
+            v = self._split(self.value_proj(values))
+            if self.rope is not None:
+                offset = cache.offset if cache is not None else 0
+                q = self.rope(q, offset=offset)
+                k = self.rope(k, offset=offset)
+            if cache is not None:
+                k, v = cache.update_and_fetch(k, v)
+        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
+        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(B, L, D))
+
+
+class SelfAttention(MultiHeadAttention):
+    """Self-attention, named as in the tutorial: ``SelfAttention(d_model, heads)(x, mask)``."""
+
+    def __call__(self, x, mask=None, cache=None) -> mx.array:
+        return super().__call__(x, x, x, mask=mask, cache=cache)
