@@ -1,0 +1,1 @@
+"""Training: configs, losses, LR schedules, the compiled step, the loop, checkpoints and run directories."""

@@ -1,0 +1,201 @@
+"""Checkpoints on disk: ``checkpoints/step-XXXXXXXX/`` written atomically, plus a ``best`` link.
+
+A checkpoint directory holds ``model.safetensors`` (the weights), ``optimizer.safetensors`` (the
+flattened optimizer state; absent in inference-only runs), ``state.json`` (format version, step,
+epoch, data iterator state, RNG state, config, metrics) and ``config.json`` (the `ModelConfig`).
+
+Atomicity: everything is written into a hidden temporary directory in the same parent, each file
+is fsynced, the directory is renamed into place and the parent fsynced. A crash at any moment
+leaves either the complete new checkpoint or none (plus a ``.tmp-*`` directory that the next run
+removes); earlier checkpoints are never touched. ``best`` is a symbolic link replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import mlx.core as mx
+from mlx.utils import tree_flatten, tree_unflatten
+
+from mlxt.errors import MlxtError
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+BEST = "best"
+_STEP_RE = re.compile(r"^step-(\d+)$")
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # platforms without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
+
+
+def write_checkpoint(root: str | Path, step: int, model, model_config, state: dict, optimizer=None) -> Path:
+    """Write checkpoint ``root/step-XXXXXXXX`` atomically and return its path.
+
+    ``state`` is the JSON-able training state; ``format_version`` and ``step`` are added.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / step_name(step)
+    tmp = root / f".tmp-{step_name(step)}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        model.save_weights(str(tmp / MODEL_FILE))
+        if optimizer is not None:
+            flat = dict(tree_flatten(optimizer.state))
+            mx.save_safetensors(str(tmp / OPTIMIZER_FILE), flat)
+        _write_json(tmp / STATE_FILE, {"format_version": FORMAT_VERSION, "step": step, **state})
+        _write_json(tmp / CONFIG_FILE, model_config.to_dict())
+        for f in tmp.iterdir():
+            _fsync_file(f)
+        fsync_dir(tmp)
+        if final.exists():  # the same step saved again (e.g. on interrupt right after a save)
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def list_checkpoints(root: str | Path) -> list[tuple[int, Path]]:
+    """``[(step, path)]`` of the complete checkpoints under ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _STEP_RE.match(p.name)
+        if m and p.is_dir() and not p.is_symlink() and (p / STATE_FILE).exists():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(root: str | Path) -> Path | None:
+    found = list_checkpoints(root)
+    return found[-1][1] if found else None
+
+
+def set_best(root: str | Path, checkpoint: Path) -> None:
+    """Point ``root/best`` at ``checkpoint`` (a relative symlink, replaced atomically)."""
+    root = Path(root)
+    tmp = root / f".tmp-best-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(Path(checkpoint).name, tmp)
+    os.replace(tmp, root / BEST)
+    fsync_dir(root)
+
+
+def best_checkpoint(root: str | Path) -> Path | None:
+    link = Path(root) / BEST
+    return link.resolve() if link.exists() else None
+
+
+def prune(root: str | Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints, never the one ``best`` points to."""
+    if keep_last <= 0:
+        return
+    best = best_checkpoint(root)
+    for _, path in list_checkpoints(root)[:-keep_last]:
+        if best is None or path.resolve() != best:
+            shutil.rmtree(path)
+
+
+def remove_temporaries(root: str | Path) -> None:
+    """Remove ``.tmp-*`` leftovers of a writer that was killed mid-write."""
+    root = Path(root)
+    if root.is_dir():
+        for p in root.glob(".tmp-*"):
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def read_state(checkpoint: str | Path) -> dict:
+    """``state.json`` of a checkpoint, checking that this version of mlxt can read it."""
+    path = Path(checkpoint) / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MlxtError(f"{path}: missing (not a complete checkpoint)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MlxtError(f"{path}: not valid JSON ({exc})") from None
+    version = state.get("format_version")
+    if not isinstance(version, int):
+        raise MlxtError(f"{path}: no integer 'format_version'")
+    if version > FORMAT_VERSION:
+        raise MlxtError(
+            f"{path}: format_version {version} is newer than this mlxt supports ({FORMAT_VERSION}); upgrade mlxt"
+        )
+    return state
+
+
+def read_optimizer_state(checkpoint: str | Path) -> dict:
+    """The optimizer state tree saved in a checkpoint (for ``optimizer.state = ...``)."""
+    path = Path(checkpoint) / OPTIMIZER_FILE
+    if not path.exists():
+        raise MlxtError(f"{path}: missing (cannot resume training without the optimizer state)")
+    return tree_unflatten(list(mx.load(str(path)).items()))
+
+
+def load_weights_checked(model, path: str | Path) -> None:
+    """Load ``path`` (safetensors) into ``model``; a missing, unexpected or misshapen tensor is an
+    `MlxtError` naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise MlxtError(f"{path}: missing model weights")
+    try:
+        weights = mx.load(str(path))
+    except Exception as exc:  # mlx raises RuntimeError/ValueError on a corrupt file
+        raise MlxtError(f"{path}: cannot read weights ({exc})") from None
+    expected = dict(tree_flatten(model.parameters()))
+    for name, value in expected.items():
+        if name not in weights:
+            raise MlxtError(f"{path}: missing tensor '{name}' (expected shape {tuple(value.shape)})")
+        if tuple(weights[name].shape) != tuple(value.shape):
+            raise MlxtError(
+                f"{path}: tensor '{name}' has shape {tuple(weights[name].shape)}, "
+                f"the model expects {tuple(value.shape)}"
+            )
+    for name in weights:
+        if name not in expected:
+            raise MlxtError(f"{path}: unexpected tensor '{name}' (not a parameter of this model)")
+    model.load_weights(list(weights.items()))
+    mx.eval(model.parameters())
