@@ -1,0 +1,49 @@
+"""Where mlxt keeps downloads and prepared data: ``$MLXT_CACHE`` or ``~/.cache/mlxt``.
+
+A prepared corpus lives in ``prepared/<key>/`` where the key hashes the source files' stats
+(path, size, modification time) and every setting that changes the tokenized arrays, so a
+changed file or setting prepares afresh and an unchanged one is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+FORMAT_VERSION = 1
+
+
+def cache_root() -> Path:
+    env = os.environ.get("MLXT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mlxt"
+
+
+def file_stats(paths: list[Path]) -> list[dict]:
+    out = []
+    for p in paths:
+        st = Path(p).stat()
+        out.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def prepared_key(stats: list[dict], settings: dict) -> str:
+    blob = json.dumps({"version": FORMAT_VERSION, "files": stats, "settings": settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Move a fully written temporary directory into place (the first writer wins)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, final)
+    except OSError:  # another process published it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_temp_dir(parent: Path) -> Path:
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
