@@ -4,8 +4,9 @@ Without a cache, generating token ``t`` recomputes attention over all ``t`` prev
 every layer. With one, each step projects only the new token and attends over stored keys and
 values. mlxt uses two kinds, one per attention in a decoder layer:
 
-- `KVCache` (self-attention): grows by one token per step. Storage is preallocated in blocks of
-  ``step`` positions and written in place, so a step costs no concatenation of the whole past.
+- `KVCache` (self-attention): grows by one token per step. Storage is preallocated (to
+  ``capacity`` positions when the caller knows the final length, else in blocks of ``step``)
+  and written in place, so a step costs no concatenation of the whole past.
 - `StaticKVCache` (cross-attention): the encoder output's keys and values, projected once per
   source sentence on the first step and reused on every later one.
 
@@ -22,26 +23,33 @@ class KVCache:
     is_static = False
     step = 64
 
-    def __init__(self):
+    def __init__(self, capacity: int | None = None):
         self.keys = None
         self.values = None
         self.offset = 0
+        self.capacity = capacity
+
+    def _grow(self, keys: mx.array, values: mx.array, needed: int) -> None:
+        B, H, _, Dk = keys.shape
+        if self.keys is None and self.capacity is not None and needed <= self.capacity:
+            size = self.capacity
+        else:
+            size = ((needed + self.step - 1) // self.step) * self.step
+        old = 0 if self.keys is None else self.keys.shape[2]
+        new_k = mx.zeros((B, H, size - old, Dk), keys.dtype)
+        new_v = mx.zeros((B, H, size - old, values.shape[3]), values.dtype)
+        if self.keys is None:
+            self.keys, self.values = new_k, new_v
+        else:
+            self.keys = mx.concatenate([self.keys, new_k], axis=2)
+            self.values = mx.concatenate([self.values, new_v], axis=2)
 
     def update_and_fetch(self, keys: mx.array, values: mx.array):
         """Append ``(B, H, L, D)`` keys/values; return all stored ``(B, H, offset+L, D)``."""
         prev = self.offset
         length = keys.shape[2]
         if self.keys is None or prev + length > self.keys.shape[2]:
-            B, H, _, Dk = keys.shape
-            n_steps = (self.step + length - 1) // self.step
-            shape = (B, H, n_steps * self.step, Dk)
-            new_k = mx.zeros(shape, keys.dtype)
-            new_v = mx.zeros(shape[:3] + (values.shape[3],), values.dtype)
-            if self.keys is not None:
-                self.keys = mx.concatenate([self.keys[..., :prev, :], new_k], axis=2)
-                self.values = mx.concatenate([self.values[..., :prev, :], new_v], axis=2)
-            else:
-                self.keys, self.values = new_k, new_v
+            self._grow(keys, values, prev + length)
         self.offset += length
         self.keys[..., prev : self.offset, :] = keys
         self.values[..., prev : self.offset, :] = values
@@ -81,21 +89,28 @@ class StaticKVCache:
 class LayerCache:
     """The caches of one decoder layer: ``self_attn`` and (seq2seq) ``cross_attn``."""
 
-    def __init__(self, cross: bool):
-        self.self_attn = KVCache()
+    def __init__(self, cross: bool, capacity: int | None = None):
+        self.self_attn = KVCache(capacity)
         self.cross_attn = StaticKVCache() if cross else None
 
     @property
     def offset(self) -> int:
         return self.self_attn.offset
 
-    def reorder(self, index: mx.array) -> None:
+    def reorder(self, index: mx.array, static: bool = True) -> None:
+        """Keep batch rows ``index``. ``static=False`` leaves the cross-attention keys alone,
+        which is right when ``index`` only permutes rows holding the same source sentence
+        (beam search: a beam's parent is always a beam of the same sentence)."""
         self.self_attn.reorder(index)
-        if self.cross_attn is not None:
+        if static and self.cross_attn is not None:
             self.cross_attn.reorder(index)
 
 
-def make_cache(model) -> list[LayerCache]:
-    """One `LayerCache` per decoder layer of ``model`` (a `Transformer` or `TransformerLM`)."""
+def make_cache(model, capacity: int | None = None) -> list[LayerCache]:
+    """One `LayerCache` per decoder layer of ``model`` (a `Transformer` or `TransformerLM`).
+
+    ``capacity``: the most positions the self-attention caches will hold, when known, so their
+    storage is allocated once.
+    """
     cross = model.config.kind == "seq2seq"
-    return [LayerCache(cross) for _ in range(model.config.num_decoder_layers)]
+    return [LayerCache(cross, capacity) for _ in range(model.config.num_decoder_layers)]

@@ -1,0 +1,204 @@
+"""Beam search for the encoder-decoder `Transformer`: all sentences and all beams of a batch
+advance together as ``(B * beam, ...)`` arrays; the only Python loop is over time steps.
+
+Each step, for every sentence:
+1. every live beam is extended by every token: ``score = beam score + log p(token)``;
+2. the best ``2 * beam`` extensions are kept (so that ``beam`` of them can continue even if
+   some end the sentence);
+3. extensions that end the sentence (end-of-sentence, or the length limit) are offered to the
+   sentence's n-best list with score ``sum log p / penalty(length)``; with ``candidates="topk"``
+   only those among the best ``beam`` extensions are (Hugging Face, fairseq); with
+   ``candidates="all"`` every live beam's end-of-sentence extension is (never worse, and the
+   search is exhaustive once the beam holds every prefix);
+4. the best ``beam`` extensions that did not end continue; the self-attention caches follow
+   their parents through `LayerCache.reorder`.
+
+A sentence stops when its n-best list is full and (``early_stopping``): ``True`` -- at once;
+``False`` -- the best live beam, scored at its current length, cannot beat the worst finished
+one; ``"never"`` -- not even at the length limit (exact for non-negative ``alpha``). These are
+the rules of Hugging Face ``generate(num_beams=...)``: with ``penalty="plain"``, a fixed
+``max_len`` and the matching ``banned_ids``/``min_len``/``forced_eos``, the results are the
+same (see `hf_beam_options`). The length counts generated tokens including end-of-sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlx.core as mx
+import numpy as np
+
+from mlxt.decode.cache import make_cache
+from mlxt.decode.limits import target_limits
+from mlxt.decode.rules import TokenRules, default_banned_ids, length_penalty as penalty_fn
+
+EARLY_STOPPING = (True, False, "never")
+
+
+@dataclass
+class Hypothesis:
+    """One finished translation: ``tokens`` (no start/end token), ``score`` (length-normalised),
+    ``logprob`` (summed log-probability, end-of-sentence included), ``ended`` (it produced
+    end-of-sentence rather than hitting the length limit)."""
+
+    tokens: list[int]
+    score: float
+    logprob: float
+    ended: bool
+
+
+def beam_search(model, src: mx.array, beam_size: int = 5, **options) -> list[list[int]]:
+    """The best translation of each sentence of ``src (B, Ls)`` as a token list (see
+    `beam_search_nbest` for the options)."""
+    return [hyps[0].tokens if hyps else [] for hyps in beam_search_nbest(model, src, beam_size, n_best=1, **options)]
+
+
+def beam_search_nbest(model, src: mx.array, beam_size: int = 5, n_best: int | None = None,
+                      length_penalty: float = 0.6, penalty: str = "gnmt", max_len: int | None = None,
+                      max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 0, early_stopping=False,
+                      banned_ids=None, forced_eos: bool = False, candidates: str = "topk",
+                      src_mask: mx.array | None = None) -> list[list[Hypothesis]]:
+    """The ``n_best`` (default ``beam_size``) best hypotheses of each sentence, best first.
+
+    ``src``: ``(B, Ls)`` ids with end-of-sentence appended, right-padded. ``length_penalty``:
+    the exponent ``alpha`` of ``penalty`` (``gnmt`` ``((5+len)/6)^alpha`` or ``plain``
+    ``len^alpha``). ``max_len`` (fixed) or ``max_len_a * src_len + max_len_b``: most generated
+    tokens. ``min_len``: fewest tokens before end-of-sentence. ``banned_ids``: never generated
+    (default pad and decoder-start). ``forced_eos``: the last allowed token must be
+    end-of-sentence.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if early_stopping not in EARLY_STOPPING:
+        raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
+    if candidates not in ("topk", "all"):
+        raise ValueError(f"candidates must be 'topk' or 'all', got {candidates!r}")
+    penalty_fn(1, length_penalty, penalty)  # validates the kind
+    cfg = model.config
+    k, V, B = beam_size, cfg.vocab_size, src.shape[0]
+    n_best = k if n_best is None else min(n_best, k)
+    src_mask = model.source_mask(src) if src_mask is None else src_mask
+    limits_np = target_limits(src_mask, cfg.max_len, max_len_a, max_len_b, max_len)
+    steps = int(limits_np.max())
+    limits = mx.array(limits_np.astype(np.int32))
+    limits_rep = mx.repeat(limits, k)
+    rules = TokenRules(V, cfg.eos_id, default_banned_ids(cfg) if banned_ids is None else tuple(banned_ids),
+                       min_len, forced_eos)
+
+    memory = mx.repeat(model.encode(src, src_mask), k, axis=0)
+    mask_rep = mx.repeat(src_mask, k, axis=0)
+    cache = make_cache(model, capacity=steps)
+    neg_inf = mx.array(-float("inf"), mx.float32)
+    K2 = min(2 * k, k * V)
+    rank = mx.arange(K2)
+    base = (mx.arange(B) * k)[:, None]
+    if early_stopping == "never" and length_penalty > 0:
+        bound_penalty = penalty_fn(limits.astype(mx.float32), length_penalty, penalty)
+    else:
+        bound_penalty = None
+
+    run_scores = mx.concatenate([mx.zeros((B, 1)), mx.full((B, k - 1), -float("inf"))], axis=1)
+    run_seqs = mx.zeros((B, k, steps), dtype=mx.int32)
+    pool = _Pool(B, k, steps)
+    done = mx.zeros((B,), dtype=mx.bool_)
+    tokens = mx.full((B * k, 1), cfg.start_id, dtype=mx.int32)
+
+    for t in range(1, steps + 1):
+        logits = model.decode(tokens, memory, mask_rep, cache=cache)[:, -1, :].astype(mx.float32)
+        logprobs = rules.apply(logits - mx.logsumexp(logits, axis=-1, keepdims=True), t, limits_rep)
+        logprobs = logprobs.reshape(B, k, V)
+        total = (run_scores[:, :, None] + logprobs).reshape(B, k * V)
+
+        idx = mx.argpartition(-total, kth=K2 - 1, axis=-1)[:, :K2]
+        vals = mx.take_along_axis(total, idx, axis=-1)
+        order = mx.argsort(-vals, axis=-1)
+        idx = mx.take_along_axis(idx, order, axis=-1)
+        vals = mx.take_along_axis(vals, order, axis=-1)
+        parent, token = idx // V, (idx % V).astype(mx.int32)
+        cand_seqs = mx.take_along_axis(run_seqs, parent[:, :, None], axis=1)
+        cand_seqs[:, :, t - 1] = token
+        is_eos = token == cfg.eos_id
+        at_limit = (limits <= t)[:, None]
+        pen = penalty_fn(float(t), length_penalty, penalty)
+
+        # Hypotheses that end at this step, offered to the n-best pool.
+        if candidates == "topk":
+            ending = (is_eos | at_limit) & (rank < k)[None, :]
+            f_logp, f_seqs, f_eos = vals, cand_seqs, is_eos
+        else:
+            eos_seqs = mx.array(run_seqs)
+            eos_seqs[:, :, t - 1] = cfg.eos_id
+            eos_logp = run_scores + logprobs[:, :, cfg.eos_id]
+            ending = mx.concatenate([at_limit & ~is_eos, mx.ones((B, k), mx.bool_)], axis=1)
+            f_logp = mx.concatenate([vals, eos_logp], axis=1)
+            f_seqs = mx.concatenate([cand_seqs, eos_seqs], axis=1)
+            f_eos = mx.concatenate([is_eos, mx.ones((B, k), mx.bool_)], axis=1)
+        ending = ending & ~done[:, None] & (f_logp > neg_inf)
+        pool.offer(mx.where(ending, f_logp / pen, neg_inf), f_logp, f_seqs, t, f_eos)
+
+        # The best extensions that did not end continue.
+        keys = mx.where(is_eos | at_limit, neg_inf, vals)
+        sel = mx.argsort(-keys, axis=-1)[:, :k]
+        run_scores = mx.take_along_axis(keys, sel, axis=-1)
+        run_seqs = mx.take_along_axis(cand_seqs, sel[:, :, None], axis=1)
+        parents = mx.take_along_axis(parent, sel, axis=-1)
+
+        best = run_scores[:, 0]
+        full = mx.all(pool.scores > neg_inf, axis=1)
+        if early_stopping is True:
+            satisfied = full
+        else:
+            bound = best / (bound_penalty if bound_penalty is not None else pen)
+            satisfied = full & (bound <= pool.scores[:, -1])
+        done = done | satisfied | (limits <= t) | (best == neg_inf)
+        mx.eval(done, run_scores, run_seqs, parents, pool.scores, pool.seqs, pool.logp, pool.length, pool.ended)
+        if bool(done.all()):
+            break
+        tokens = run_seqs[:, :, t - 1].reshape(B * k, 1)
+        flat_parents = (base + parents).reshape(-1)
+        for layer in cache:
+            layer.reorder(flat_parents, static=False)
+    return pool.hypotheses(n_best, cfg.eos_id)
+
+
+class _Pool:
+    """Each sentence's ``k`` best finished hypotheses so far, sorted best first."""
+
+    def __init__(self, B: int, k: int, steps: int):
+        self.k = k
+        self.scores = mx.full((B, k), -float("inf"))
+        self.logp = mx.zeros((B, k))
+        self.seqs = mx.zeros((B, k, steps), dtype=mx.int32)
+        self.length = mx.zeros((B, k), dtype=mx.int32)
+        self.ended = mx.zeros((B, k), dtype=mx.bool_)
+
+    def offer(self, scores, logp, seqs, length: int, ended) -> None:
+        merged = mx.concatenate([self.scores, scores], axis=1)
+        top = mx.argsort(-merged, axis=-1)[:, : self.k]
+
+        def pick(old, new):
+            both = mx.concatenate([old, new], axis=1)
+            index = top if both.ndim == 2 else top[:, :, None]
+            return mx.take_along_axis(both, index, axis=1)
+
+        self.scores = mx.take_along_axis(merged, top, axis=1)
+        self.logp = pick(self.logp, logp)
+        self.seqs = pick(self.seqs, seqs)
+        self.length = pick(self.length, mx.full(scores.shape, length, dtype=mx.int32))
+        self.ended = pick(self.ended, ended)
+
+    def hypotheses(self, n_best: int, eos_id: int) -> list[list[Hypothesis]]:
+        scores, logp = np.array(self.scores), np.array(self.logp)
+        seqs, length, ended = np.array(self.seqs), np.array(self.length), np.array(self.ended)
+        out = []
+        for b in range(scores.shape[0]):
+            hyps = []
+            for j in range(min(n_best, self.k)):
+                if not np.isfinite(scores[b, j]):
+                    break
+                toks = seqs[b, j, : length[b, j]].tolist()
+                if ended[b, j] and toks and toks[-1] == eos_id:
+                    toks = toks[:-1]
+                hyps.append(Hypothesis(toks, float(scores[b, j]), float(logp[b, j]), bool(ended[b, j])))
+            out.append(hyps)
+        return out
