@@ -176,7 +176,12 @@ def _build_lm(config: DataConfig, splits: dict) -> tuple[dict, dict, dict, dict]
 
 
 def _settings(config: DataConfig, kind: str) -> dict:
-    return {"kind": kind, **{k: getattr(config, k) for k in _PREPARE_KEYS}}
+    settings = {"kind": kind, **{k: getattr(config, k) for k in _PREPARE_KEYS}}
+    if config.corpus:
+        from .corpora import get_corpus
+
+        settings["corpus_version"] = get_corpus(config.corpus).version
+    return settings
 
 
 def _write_cache(path: Path, prepared: PreparedData, settings: dict) -> None:
