@@ -1,0 +1,35 @@
+"""`mlxt evaluate RUN_DIR --split test`: BLEU/chrF/exact match (seq2seq) or loss/perplexity (lm)."""
+
+from __future__ import annotations
+
+from mlxt.cli.translate import add_search_args, search_options
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="score a trained run on a split of its data",
+                              description="Seq2seq: BLEU and chrF (sacrebleu, with signatures), exact match, "
+                                          "loss and perplexity; lm: loss and perplexity. Writes a JSON report.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", default="test", help="train, valid or test (default test)")
+    p.add_argument("--limit", type=int, help="translate only the first N sentences")
+    p.add_argument("--output", "-o", help="report path (default RUN_DIR/eval-SPLIT-CHECKPOINT.json)")
+    add_search_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mlxt.evaluate.run import evaluate_run, write_report
+    from mlxt.train.rundir import load_run
+
+    options = search_options(args)
+    loaded = load_run(args.run_dir, args.checkpoint)
+    report = evaluate_run(loaded, args.split, args.beam, args.batch_size, args.limit, **options)
+    for key in ("bleu", "chrf", "exact_match", "loss", "perplexity"):
+        if key in report:
+            print(f"{key:12s} {report[key]:.4f}")
+    for key in ("bleu_signature", "chrf_signature"):
+        if key in report:
+            print(f"{key:12s} {report[key]}")
+    path = write_report(loaded, report, args.output)
+    print(f"report written to {path}")
+    return 0

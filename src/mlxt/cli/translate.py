@@ -1,0 +1,127 @@
+"""`mlxt translate RUN_DIR`: translate sentences (arguments, --input FILE or stdin), one per line."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_search_args(p) -> None:
+    p.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy (default 5)")
+    p.add_argument("--length-penalty", type=float, default=0.6, metavar="ALPHA",
+                   help="length-penalty exponent (default 0.6)")
+    p.add_argument("--penalty", choices=("gnmt", "plain"), default="gnmt",
+                   help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
+    p.add_argument("--max-len-a", type=float, default=1.5, help="max output = a * source tokens + b (default a=1.5)")
+    p.add_argument("--max-len-b", type=int, default=10, help="(default b=10)")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences decoded together (default 32)")
+    p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
+
+
+def search_options(args) -> dict:
+    from mlxt.errors import MlxtError
+
+    if args.beam < 1:
+        raise MlxtError(f"--beam: expected a positive integer, got {args.beam}")
+    if args.batch_size < 1:
+        raise MlxtError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    return {"length_penalty": args.length_penalty, "penalty": args.penalty, "max_len_a": args.max_len_a,
+            "max_len_b": args.max_len_b}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("translate", help="translate text with a trained seq2seq run",
+                              description="Translate sentences given as arguments, in --input FILE, or on "
+                                          "stdin; prints one translation per input line.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("sentences", nargs="*", help="sentences to translate (else --input or stdin)")
+    p.add_argument("--input", "-i", help="file with one sentence per line ('-' for stdin)")
+    p.add_argument("--output", "-o", help="write translations here instead of stdout")
+    p.add_argument("--n-best", type=int, default=1, metavar="N",
+                   help="print the N best as 'INDEX ||| TRANSLATION ||| SCORE' lines")
+    add_search_args(p)
+    p.add_argument("--plot-attention", metavar="PNG", help="draw the cross-attention map of one sentence")
+    p.add_argument("--sentence", type=int, default=1, help="which input (1-based) to plot (default 1)")
+    p.add_argument("--layer", type=int, help="plot this decoder layer (default: mean over layers)")
+    p.add_argument("--head", type=int, help="plot this head (default: mean over heads)")
+    p.set_defaults(func=run)
+
+
+def read_inputs(args) -> list[str]:
+    from mlxt.errors import MlxtError
+
+    if args.sentences and args.input:
+        raise MlxtError("give sentences as arguments or --input FILE, not both")
+    if args.sentences:
+        return list(args.sentences)
+    if args.input and args.input != "-":
+        try:
+            with open(args.input, encoding="utf-8") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            raise MlxtError(f"{args.input}: input file not found") from None
+        except UnicodeDecodeError as exc:
+            raise MlxtError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return sys.stdin.read().splitlines()
+
+
+def run(args) -> int:
+    from mlxt.decode.translate import encode_sources, translate_ids
+    from mlxt.errors import MlxtError
+    from mlxt.train.rundir import load_run
+
+    options = search_options(args)
+    if args.n_best < 1 or args.n_best > args.beam:
+        raise MlxtError(f"--n-best: expected 1..--beam ({args.beam}), got {args.n_best}")
+    loaded = load_run(args.run_dir, args.checkpoint)
+    if loaded.config.kind != "seq2seq":
+        raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; translate needs seq2seq "
+                        "(use `mlxt generate` for lm runs)")
+    texts = read_inputs(args)
+    model, toks = loaded.model, loaded.tokenizers
+    lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
+    sources = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase)
+    hyps = translate_ids(model, sources, args.beam, args.n_best, args.batch_size, **options)
+    lines = []
+    for i, nbest in enumerate(hyps):
+        if args.n_best == 1:
+            lines.append(toks["tgt"].decode(nbest[0].tokens) if nbest else "")
+        else:
+            lines += [f"{i} ||| {toks['tgt'].decode(h.tokens)} ||| {h.score:.4f}" for h in nbest] or [f"{i} |||  ||| "]
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.plot_attention:
+        plot(args, loaded, sources, hyps)
+    return 0
+
+
+def plot(args, loaded, sources, hyps) -> None:
+    import mlx.core as mx
+
+    from mlxt.decode.attention_maps import cross_attention, select_map
+    from mlxt.decode.attention_plot import plot_attention, token_labels
+    from mlxt.errors import MlxtError
+
+    index = args.sentence - 1
+    if not 0 <= index < len(sources):
+        raise MlxtError(f"--sentence {args.sentence}: there are {len(sources)} inputs")
+    if not sources[index]:
+        raise MlxtError(f"--sentence {args.sentence}: the input is empty, nothing to plot")
+    model, toks = loaded.model, loaded.tokenizers
+    tokens = hyps[index][0].tokens if hyps[index] else []
+    weights = cross_attention(model, mx.array([sources[index]]), tokens)
+    try:
+        matrix = select_map(weights, args.layer, args.head)
+    except IndexError as exc:
+        raise MlxtError(f"--layer/--head: {exc}") from None
+    eos = model.config.eos_id
+    where = ("mean over layers" if args.layer is None else f"layer {args.layer}") + ", " + \
+            ("mean over heads" if args.head is None else f"head {args.head}")
+    path = plot_attention(matrix, token_labels(toks["src"], sources[index], eos),
+                          token_labels(toks["tgt"], tokens + [eos], eos), args.plot_attention,
+                          f"cross-attention ({where})")
+    print(f"mlxt: attention map written to {path}", file=sys.stderr)

@@ -1,0 +1,75 @@
+"""Translating text: encode, batch, search, decode back to text.
+
+Sentences are sorted by length and decoded in batches (less padding), then put back in input
+order. Bad input does not stop a file: an empty line gives an empty translation, a line longer
+than the model's positions is truncated with a warning on stderr, and characters the tokenizer
+does not know become its unknown token.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import mlx.core as mx
+import numpy as np
+
+from mlxt.decode.beam import Hypothesis, beam_search_nbest
+from mlxt.decode.greedy import greedy
+
+
+def warn(message: str) -> None:
+    print(f"mlxt: warning: {message}", file=sys.stderr)
+
+
+def encode_sources(texts: list[str], tokenizer, eos_id: int, max_len: int, lowercase: bool = False) -> list[list[int]]:
+    """``tokenizer.encode(text) + [eos]`` per text, at most ``max_len`` ids (truncated with a
+    warning); an empty (or blank) text gives ``[]``."""
+    out = []
+    for i, text in enumerate(texts, start=1):
+        text = text.lower() if lowercase else text
+        if not text.strip():
+            out.append([])
+            continue
+        ids = tokenizer.encode(text)
+        if len(ids) + 1 > max_len:
+            warn(f"input {i}: {len(ids)} tokens, more than the model's {max_len - 1}; truncated")
+            ids = ids[: max_len - 1]
+        out.append(ids + [eos_id])
+    return out
+
+
+def pad_batch(rows: list[list[int]], pad_id: int) -> mx.array:
+    width = max(len(r) for r in rows)
+    arr = np.full((len(rows), width), pad_id, dtype=np.int32)
+    for i, r in enumerate(rows):
+        arr[i, : len(r)] = r
+    return mx.array(arr)
+
+
+def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
+                  **options) -> list[list[Hypothesis]]:
+    """N-best hypotheses per encoded source (``[]`` for an empty source). ``beam_size == 1``
+    with ``n_best == 1`` runs `greedy`; ``options`` go to the search."""
+    results: list[list[Hypothesis]] = [[] for _ in sources]
+    order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: -len(sources[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        src = pad_batch([sources[i] for i in chunk], model.config.pad_id)
+        if beam_size == 1 and n_best == 1:
+            greedy_options = {k: v for k, v in options.items() if k not in ("length_penalty", "penalty",
+                                                                              "early_stopping", "candidates")}
+            tokens, scores = greedy(model, src, return_scores=True, **greedy_options)
+            hyps = [[Hypothesis(t, s, s, True)] for t, s in zip(tokens, scores)]
+        else:
+            hyps = beam_search_nbest(model, src, beam_size, n_best=n_best, **options)
+        for i, h in zip(chunk, hyps):
+            results[i] = h
+    return results
+
+
+def translate(model, tokenizers: dict, texts: list[str], beam_size: int = 5, batch_size: int = 32,
+              lowercase: bool = False, **options) -> list[str]:
+    """One detokenized translation per text (see `translate_ids` for the options)."""
+    sources = encode_sources(texts, tokenizers["src"], model.config.eos_id, model.config.max_len, lowercase)
+    hyps = translate_ids(model, sources, beam_size, 1, batch_size, **options)
+    return [tokenizers["tgt"].decode(h[0].tokens) if h else "" for h in hyps]

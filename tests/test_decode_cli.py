@@ -1,0 +1,114 @@
+"""`mlxt translate`, `mlxt generate` and `mlxt evaluate` on tiny runs trained by `mlxt train`."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import pytest
+
+from mlxt.cli import main
+
+WORDS = "the cat dog sees a big small red house tree runs walks".split()
+
+MODEL = """
+d_model = 32
+num_heads = 2
+num_decoder_layers = 1
+d_ff = 64
+dropout = 0.0
+max_len = 48
+"""
+TRAIN = """
+[train]
+steps = 20
+lr = 3e-3
+schedule = "constant"
+eval_every = 20
+save_every = 20
+log_every = 10
+compile = false
+bleu_samples = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("decode_cli")
+    rnd = random.Random(0)
+    lines = []
+    for _ in range(300):
+        s = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 5)))
+        lines.append(f"{s}\t{s.upper()}\n")
+    (root / "pairs.tsv").write_text("".join(lines))
+    (root / "text.txt").write_text("".join(l.split("\t")[0] + ".\n" for l in lines))
+    (root / "s2s.toml").write_text(
+        f'[model]\nkind = "seq2seq"\nnum_encoder_layers = 1\n{MODEL}\n[data]\npath = "{root}/pairs.tsv"\n'
+        'format = "tsv"\ntokenizer = "char"\nvalid_size = 10\ntest_size = 10\nmax_len = 40\nmax_tokens = 1024\n'
+        + TRAIN)
+    (root / "lm.toml").write_text(
+        f'[model]\nkind = "lm"\npositional = "learned"\n{MODEL}\n[data]\npath = "{root}/text.txt"\n'
+        'format = "text"\ntokenizer = "char"\nvalid_size = 0.1\nbatch_size = 4\nblock_size = 32\n' + TRAIN)
+    for name in ("s2s", "lm"):
+        assert main(["train", "--config", str(root / f"{name}.toml"), "--run-dir", str(root / name), "-q"]) == 0
+    return root
+
+
+def test_translate_arguments_nbest_and_plot(runs, capsys):
+    png = runs / "att.png"
+    assert main(["translate", str(runs / "s2s"), "the cat", "", "a red ☃ tree", "--beam", "3",
+                 "--plot-attention", str(png), "--sentence", "3", "--layer", "0"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert png.read_bytes()[:4] == b"\x89PNG" and "attention map written" in captured.err
+    assert main(["translate", str(runs / "s2s"), "the dog", "--beam", "3", "--n-best", "2"]) == 0
+    nbest = capsys.readouterr().out.splitlines()
+    assert len(nbest) == 2 and all(l.startswith("0 ||| ") for l in nbest)
+    scores = [float(l.rsplit("|||", 1)[1]) for l in nbest]
+    assert scores[0] >= scores[1]
+
+
+def test_translate_file_and_stdin_agree(runs, capsys, monkeypatch):
+    (runs / "in.txt").write_text("the cat\nred tree\n")
+    assert main(["translate", str(runs / "s2s"), "--input", str(runs / "in.txt"), "--beam", "1"]) == 0
+    from_file = capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("the cat\nred tree\n"))
+    assert main(["translate", str(runs / "s2s"), "--beam", "1"]) == 0
+    assert capsys.readouterr().out == from_file and len(from_file.splitlines()) == 2
+
+
+def test_translate_mistakes_exit_2(runs, capsys):
+    assert main(["translate", str(runs / "lm"), "x"]) == 2
+    assert "translate needs seq2seq" in capsys.readouterr().err
+    assert main(["translate", str(runs / "missing"), "x"]) == 2
+    assert main(["translate", str(runs / "s2s"), "--input", str(runs / "nope.txt")]) == 2
+    assert main(["translate", str(runs / "s2s"), "x", "--plot-attention", str(runs / "p.png"), "--layer", "7"]) == 2
+    assert "--layer" in capsys.readouterr().err
+
+
+def test_generate_streams_reproducibly(runs, capsys):
+    args = ["generate", str(runs / "lm"), "--prompt", "the ", "--max-tokens", "40", "--seed", "3"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first and first.startswith("the ")
+    assert main(["generate", str(runs / "s2s")]) == 2
+    assert "generate needs an lm run" in capsys.readouterr().err
+    assert main(["generate", str(runs / "lm"), "--top-p", "0"]) == 2
+
+
+def test_evaluate_writes_reports(runs, capsys):
+    assert main(["evaluate", str(runs / "s2s"), "--split", "test", "--beam", "2"]) == 0
+    out = capsys.readouterr().out
+    path = out.strip().splitlines()[-1].split("report written to ")[1]
+    report = json.loads(open(path).read())
+    assert report["sentences"] == 10 and "BLEU" not in report
+    assert report["bleu_signature"].startswith("nrefs:1") and 0 <= report["chrf"] <= 100
+    assert report["loss"] > 0 and report["perplexity"] > 1 and 0 <= report["exact_match"] <= 100
+    out_path = runs / "lm-report.json"
+    assert main(["evaluate", str(runs / "lm"), "--split", "valid", "-o", str(out_path)]) == 0
+    lm = json.loads(out_path.read_text())
+    assert lm["kind"] == "lm" and lm["perplexity"] > 1 and "bleu" not in lm
+    assert main(["evaluate", str(runs / "lm"), "--split", "nosuch"]) == 2
