@@ -14,6 +14,8 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlxt.errors import MlxtError
+
 
 def sinusoidal_table(positions: mx.array, d_model: int, layout: str = "interleaved") -> mx.array:
     """Sinusoidal encodings for the given integer positions, shape ``(len(positions), d_model)``.
@@ -53,13 +55,23 @@ class SinusoidalPositions(nn.Module):
 
 
 class LearnedPositions(nn.Module):
-    """A trained embedding per position, ``max_len`` rows."""
+    """A trained embedding per position, ``max_len`` rows.
+
+    Positions past the table are an error: MLX does not bounds-check gathers, so reading row
+    ``max_len`` would silently return whatever memory follows the table.
+    """
 
     def __init__(self, max_len: int, d_model: int):
         super().__init__()
+        self.max_len = max_len
         self.embedding = nn.Embedding(max_len, d_model)
 
     def __call__(self, length: int, offset: int = 0) -> mx.array:
+        if offset + length > self.max_len:
+            raise MlxtError(
+                f"model.max_len: positions up to {offset + length} exceed the learned table of "
+                f"max_len={self.max_len} positions"
+            )
         return self.embedding(mx.arange(offset, offset + length))
 
 
