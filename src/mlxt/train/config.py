@@ -1,0 +1,179 @@
+"""The training TOML: ``[model]``, ``[data]`` and ``[train]`` sections, with ``--set`` overrides.
+
+Each section is checked against its dataclass by `mlxt.schema.from_dict`, so an unknown key or a
+wrong type is a one-line `MlxtError` naming the key and listing the valid ones. ``[data]`` is a
+`mlxt.data.config.DataConfig` for text models and a `SeriesConfig` (synthetic series) for
+``kind = "regression"``. Vocabulary sizes in ``[model]`` are filled in from the tokenizers
+trained on the data, so a config need not state them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlxt.errors import MlxtError
+from mlxt.model import ModelConfig
+from mlxt.schema import from_dict, to_dict
+from mlxt.train.regression_data import SeriesConfig
+from mlxt.train.schedules import SCHEDULES
+from mlxt.train.tomlio import read_toml, tomllib
+
+SECTIONS = ("model", "data", "train")
+
+
+@dataclass
+class TrainConfig:
+    """The ``[train]`` section.
+
+    steps: optimizer updates to run (each of ``grad_accumulation`` batches); with ``epochs > 0``
+        training also stops when the training data iterator finishes that many epochs.
+    lr / schedule / warmup_steps / min_lr: peak learning rate and its schedule
+        (see `mlxt.train.schedules`).
+    weight_decay / betas / eps: AdamW (with bias correction).
+    label_smoothing: for token models; clip_norm: global gradient-norm clip (0 = off).
+    eval_every / eval_batches (0 = the whole validation split) / bleu_samples (seq2seq, 0 = off).
+    save_every / keep_last: checkpoint interval and how many recent checkpoints to keep
+        (the best one is always kept). early_stopping: stop after this many evaluations without
+        a better validation loss (0 = never).
+    compile: run the step through `mx.compile`. log_every: metrics/log interval in steps.
+    out_dir / run_dir: the run directory is ``run_dir`` if set, else ``out_dir/<config name>``.
+    """
+
+    steps: int = 1000
+    epochs: int = 0
+    lr: float = 1e-3
+    schedule: str = "noam"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-9
+    label_smoothing: float = 0.1
+    clip_norm: float = 1.0
+    grad_accumulation: int = 1
+    eval_every: int = 500
+    eval_batches: int = 0
+    bleu_samples: int = 100
+    save_every: int = 500
+    keep_last: int = 3
+    early_stopping: int = 0
+    seed: int = 0
+    compile: bool = True
+    log_every: int = 50
+    out_dir: str = "runs"
+    run_dir: str = ""
+
+    def __post_init__(self) -> None:
+        def bad(key: str, expected: str) -> MlxtError:
+            return MlxtError(f"[train] {key} = {getattr(self, key)!r}: expected {expected}")
+
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", "one of " + ", ".join(SCHEDULES))
+        for key in ("steps", "grad_accumulation", "eval_every", "save_every", "log_every"):
+            if getattr(self, key) <= 0:
+                raise bad(key, "a positive integer")
+        for key in ("epochs", "warmup_steps", "eval_batches", "bleu_samples", "keep_last", "early_stopping"):
+            if getattr(self, key) < 0:
+                raise bad(key, "an integer >= 0")
+        if self.lr <= 0:
+            raise bad("lr", "a positive number")
+        if self.min_lr < 0 or self.min_lr > self.lr:
+            raise bad("min_lr", f"a number in [0, lr={self.lr}]")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise bad("betas", "two numbers in [0, 1)")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", "a number in [0, 1)")
+        if self.clip_norm < 0 or self.weight_decay < 0 or self.eps <= 0:
+            raise MlxtError("[train] clip_norm and weight_decay must be >= 0 and eps > 0")
+
+
+@dataclass
+class RunConfig:
+    """A parsed training config: the raw ``[model]`` table (vocabulary sizes are filled later),
+    the data and train sections as dataclasses, and where it came from."""
+
+    model: dict
+    data: object
+    train: TrainConfig
+    name: str = "run"
+
+    @property
+    def kind(self) -> str:
+        return self.model.get("kind", "seq2seq")
+
+    def model_config(self, **fill) -> ModelConfig:
+        """The `ModelConfig`, with ``fill`` (e.g. vocabulary sizes) taking the place of unset keys."""
+        values = dict(self.model)
+        for key, value in fill.items():
+            if not values.get(key):
+                values[key] = value
+        return from_dict(ModelConfig, values, "[model]")
+
+    def to_dict(self, model: ModelConfig | None = None) -> dict:
+        return {
+            "model": model.to_dict() if model is not None else dict(self.model),
+            "data": to_dict(self.data),
+            "train": to_dict(self.train),
+        }
+
+    def run_dir(self) -> Path:
+        return Path(self.train.run_dir) if self.train.run_dir else Path(self.train.out_dir) / self.name
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """``section.key=value`` -> (section, key, value); the value is a TOML literal when it parses
+    as one (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), else the plain string."""
+    if "=" not in text:
+        raise MlxtError(f"--set {text!r}: expected section.key=value")
+    dotted, raw = text.split("=", 1)
+    dotted = dotted.strip()
+    if "." not in dotted:
+        raise MlxtError(f"--set {text!r}: expected section.key=value with section one of {', '.join(SECTIONS)}")
+    section, key = dotted.split(".", 1)
+    if section not in SECTIONS:
+        raise MlxtError(f"--set {text!r}: unknown section '{section}'; valid sections: {', '.join(SECTIONS)}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def check_model_section(model: dict) -> None:
+    """Key and type check of ``[model]`` before the vocabulary sizes are known."""
+    probe = dict(model)
+    if probe.get("kind", "seq2seq") in ("seq2seq", "lm") and not probe.get("vocab_size"):
+        probe["vocab_size"] = 1 << 20
+    if probe.get("kind") == "regression":
+        probe["input_dim"] = probe.get("input_dim") or 1
+    from_dict(ModelConfig, probe, "[model]")
+
+
+def config_from_dict(raw: dict, name: str = "run", where: str = "config") -> RunConfig:
+    for section in raw:
+        if section not in SECTIONS:
+            raise MlxtError(f"{where}: unknown section [{section}]; valid sections: {', '.join(SECTIONS)}")
+        if not isinstance(raw[section], dict):
+            raise MlxtError(f"{where}: '{section}' must be a table [{section}]")
+    model = dict(raw.get("model", {}))
+    check_model_section(model)
+    if model.get("kind", "seq2seq") == "regression":
+        data = from_dict(SeriesConfig, raw.get("data", {}), "[data]")
+    else:
+        from mlxt.data.config import DataConfig
+
+        data = from_dict(DataConfig, raw.get("data", {}), "[data]")
+    train = from_dict(TrainConfig, raw.get("train", {}), "[train]")
+    return RunConfig(model, data, train, name)
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read a training TOML and apply ``--set section.key=value`` overrides."""
+    path = Path(path)
+    raw = read_toml(path)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})[key] = value
+    return config_from_dict(raw, name=path.stem, where=str(path))

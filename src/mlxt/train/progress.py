@@ -1,0 +1,53 @@
+"""Progress display: a tqdm bar (step, loss, lr, tokens/s, ETA) when stderr is a terminal,
+otherwise one concise line every ``log_every`` steps."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True, stream=None):
+        self.stream = stream or sys.stderr
+        self.total, self.start_step, self.start = total, initial, time.time()
+        self.enabled = enabled
+        self.bar = None
+        if enabled and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True,
+                            unit="step", desc="train")
+
+    def update(self, step: int, loss: float, lr: float, tokens_per_s: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            self.bar.refresh()
+            return
+        done = step - self.start_step
+        rate = done / max(time.time() - self.start, 1e-9)
+        eta = _format_eta((self.total - step) / rate) if rate > 0 else "?"
+        print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.3e}  {tokens_per_s:,.0f} tok/s  eta {eta}",
+              file=self.stream, flush=True)
+
+    def write(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(message, file=self.stream)
+        else:
+            print(message, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
