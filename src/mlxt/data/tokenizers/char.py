@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Iterable
+
+import numpy as np
 
 from mlxt.errors import MlxtError
 
 from .base import SPECIAL_TOKENS, Tokenizer, check_encodable, register_tokenizer
 
 FORMAT_VERSION = 1
+
+
+class _Table(dict):
+    """A translate table that maps every code point it does not hold to ``unk``."""
+
+    def __init__(self, mapping: dict, unk: str):
+        super().__init__(mapping)
+        self.unk = unk
+
+    def __missing__(self, key: int) -> str:
+        return self.unk
 
 
 class CharTokenizer(Tokenizer):
@@ -27,14 +41,15 @@ class CharTokenizer(Tokenizer):
         self.chars = chars
         offset = len(SPECIAL_TOKENS)
         self._ids = {c: i + offset for i, c in enumerate(chars)}
+        # str.translate does the lookups in C: known code point -> chr(id), unknown -> chr(unk)
+        self._table = _Table({ord(c): chr(i) for c, i in self._ids.items()}, chr(self.unk_id))
 
     @classmethod
     def train(cls, texts: Iterable[str], max_chars: int | None = None) -> "CharTokenizer":
         """Vocabulary of every character in ``texts`` (the ``max_chars`` most frequent, if set)."""
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()
         for text in texts:
-            for c in text:
-                counts[c] = counts.get(c, 0) + 1
+            counts.update(text)
         chars = sorted(counts)
         if max_chars is not None and len(chars) > max_chars:
             keep = sorted(chars, key=lambda c: (-counts[c], c))[:max_chars]
@@ -49,8 +64,11 @@ class CharTokenizer(Tokenizer):
 
     def encode(self, text: str) -> list[int]:
         check_encodable(text)
-        get, unk = self._ids.get, self.unk_id
-        return [get(c, unk) for c in text]
+        if self.vocab_size >= 0xD800:  # ids would hit the surrogate range of chr()
+            get, unk = self._ids.get, self.unk_id
+            return [get(c, unk) for c in text]
+        mapped = text.translate(self._table).encode("utf-32-le")
+        return np.frombuffer(mapped, dtype=np.uint32).tolist()
 
     def decode(self, ids: Iterable[int]) -> str:
         offset, chars, n = len(SPECIAL_TOKENS), self.chars, len(self.chars)
