@@ -33,9 +33,10 @@ def test_bucket_sizes():
         bucket_of(np.array([33]), bucket_sizes(32))
 
 
-def test_every_batch_under_budget_and_every_example_once():
+@pytest.mark.parametrize("joint", [False, True])
+def test_every_batch_under_budget_and_every_example_once(joint):
     pairs = _pairs()
-    it = Seq2SeqBatches(pairs, max_tokens=1000, sizes=SIZES, seed=5, shuffle=False)
+    it = Seq2SeqBatches(pairs, max_tokens=1000, sizes=SIZES, seed=5, shuffle=False, joint_buckets=joint)
     seen = []
     for batch in it:
         b, ls = batch["src"].shape
@@ -97,22 +98,45 @@ def test_state_from_another_configuration_is_rejected():
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_shards_are_disjoint_and_cover_the_global_batch(world_size):
     pairs = _pairs(300)
-    whole = Seq2SeqBatches(pairs, 900, SIZES, seed=4, shuffle=False)
     ranks = [Seq2SeqBatches(pairs, 900, SIZES, seed=4, shuffle=False, rank=r, world_size=world_size)
              for r in range(world_size)]
-    for global_batch in whole:
+    plan = ranks[0]._current_plan()  # the global batches, identical on every rank
+    assert all(r._current_plan()[i][0].tolist() == plan[i][0].tolist() for r in ranks for i in range(len(plan)))
+    everything = []
+    for rows, ls, lt in plan:
         shards = [next(r) for r in ranks]
         ids = [[_example_of(row) for row in s["src"]] for s in shards]
-        want = [_example_of(row) for row in global_batch["src"]]
-        if len(want) >= world_size:
-            assert sorted(i for part in ids for i in part) == sorted(want)
+        assert all(s["src"].shape[1] == ls and s["tgt_in"].shape[1] == lt for s in shards)
+        if len(rows) >= world_size:
+            assert sorted(i for part in ids for i in part) == sorted(rows.tolist())
+            assert len({len(part) for part in ids}) == 1 or len(rows) % world_size  # equal shards when divisible
             for x in range(world_size):
                 for y in range(x + 1, world_size):
                     assert not set(ids[x]) & set(ids[y])
-        assert all(s["src"].shape[1] == global_batch["src"].shape[1] for s in shards)
+        everything.extend(rows.tolist())
+    assert sorted(everything) == list(range(300))
     for r in ranks:
         with pytest.raises(StopIteration):
             next(r)
+
+
+def test_joint_buckets_give_few_shapes_and_full_batches():
+    pairs = _pairs(2000)
+    it = Seq2SeqBatches(pairs, 2048, SIZES, seed=0, shuffle=True, joint_buckets=True)
+    shapes, rows = set(), 0
+    for _ in range(len(it)):
+        b = next(it)
+        assert b["src"].shape[1] == b["tgt_in"].shape[1]
+        shapes.add(b["src"].shape)
+        rows += len(b["src"])
+    assert rows == 2000
+    assert len(shapes) <= len(SIZES) + 1  # one full shape per bucket, plus the very last rest
+    separate = Seq2SeqBatches(pairs, 2048, SIZES, seed=0, shuffle=True, joint_buckets=False)
+    separate_shapes = set()
+    for _ in range(len(separate)):
+        b = next(separate)
+        separate_shapes.add((b["src"].shape, b["tgt_in"].shape))
+    assert len(separate_shapes) > 2 * len(shapes)
 
 
 def test_budget_too_small_for_one_example():

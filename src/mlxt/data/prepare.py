@@ -82,7 +82,8 @@ class PreparedData:
         c = self.config
         if self.kind == "seq2seq":
             sizes = bucket_sizes(c.max_len, c.buckets, c.bucket_multiple)
-            return Seq2SeqBatches(self.arrays[split], c.max_tokens, sizes, seed, shuffle, rank, world_size)
+            return Seq2SeqBatches(self.arrays[split], c.max_tokens, sizes, seed, shuffle, rank, world_size,
+                                  joint_buckets=c.joint_buckets)
         return LMBatches(self.arrays[split], c.batch_size, c.block_size, c.lm_sampling, seed, shuffle,
                          rank, world_size)
 
