@@ -75,8 +75,9 @@ class TrainStep:
 
         if compile:
             fused = partial(mx.compile, inputs=self.state, outputs=self.state)(fused)
+            # model.state is an output too: value_and_grad swaps the parameters while tracing.
             grads_of = partial(mx.compile, inputs=[model.state, mx.random.state],
-                               outputs=[mx.random.state])(grads_of)
+                               outputs=[model.state, mx.random.state])(grads_of)
             apply = partial(mx.compile, inputs=self.state, outputs=self.state)(apply)
         self._fused, self._grads_of, self._apply = fused, grads_of, apply
 
