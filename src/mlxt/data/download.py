@@ -74,8 +74,10 @@ def _download(url: str, dest: Path, quiet: bool) -> None:
             raise MlxtError(f"{url}: download failed (HTTP {exc.code}); pass a local copy with "
                             "--source PATH or [data] source") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise MlxtError(f"{url}: download failed ({getattr(exc, 'reason', exc)}); the partial file is kept "
-                        f"for resuming, or pass a local copy with --source PATH or [data] source") from None
+        hint = "pass a local copy with --source PATH or [data] source"
+        if part.exists() and part.stat().st_size:
+            hint = "run again to resume the partial download, or " + hint
+        raise MlxtError(f"{url}: download failed ({getattr(exc, 'reason', exc)}); {hint}") from None
     os.replace(part, dest)
 
 
