@@ -153,3 +153,27 @@ def test_lock_refuses_second_holder(tmp_path):
             RunLock(tmp_path).acquire()
     with RunLock(tmp_path):  # released: can be taken again
         pass
+
+
+def test_average_last_checkpoints(tmp_path):
+    from mlxt.train.average import average_run
+    from mlxt.train.config import load_config
+    from mlxt.train.trainer import train
+    from train_helpers import write_tiny_config
+
+    run_dir = tmp_path / "run"
+    train(load_config(write_tiny_config(tmp_path, steps=9, eval_every=9, save_every=3)), run_dir, show_progress=False)
+    steps = [p for _, p in ckpt.list_checkpoints(run_dir / "checkpoints")]
+    assert [p.name for p in steps] == ["step-00000003", "step-00000006", "step-00000009"]
+    weights = [mx.load(str(p / ckpt.MODEL_FILE)) for p in steps[1:]]
+    path = average_run(run_dir, 2)
+    assert path.name == "avg-last-2"
+    run = load_run(run_dir, "avg-last-2")
+    for name, value in tree_flatten(run.model.parameters()):
+        expected = (np.array(weights[0][name]) + np.array(weights[1][name])) / 2
+        np.testing.assert_allclose(np.array(value), expected, rtol=1e-6, atol=1e-7)
+    out = average_run(run_dir, 3, tmp_path / "averaged")
+    assert load_run(out).checkpoint.name == "step-00000000"
+    assert ckpt.latest_checkpoint(run_dir / "checkpoints").name == "step-00000009"  # resume unaffected
+    with pytest.raises(MlxtError, match="asked for the last 4 checkpoints but there are 3"):
+        average_run(run_dir, 4)

@@ -61,15 +61,16 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
-def write_checkpoint(root: str | Path, step: int, model, model_config, state: dict, optimizer=None) -> Path:
-    """Write checkpoint ``root/step-XXXXXXXX`` atomically and return its path.
+def write_checkpoint(root: str | Path, step: int, model, model_config, state: dict, optimizer=None,
+                     name: str | None = None) -> Path:
+    """Write checkpoint ``root/step-XXXXXXXX`` (or ``root/name``) atomically and return its path.
 
     ``state`` is the JSON-able training state; ``format_version`` and ``step`` are added.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / step_name(step)
-    tmp = root / f".tmp-{step_name(step)}-{os.getpid()}"
+    final = root / (name or step_name(step))
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
