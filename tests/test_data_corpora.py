@@ -72,6 +72,8 @@ def test_tinyshakespeare_from_file_url_matches_readme(tmp_path):
     assert len(p.texts["train"]) + len(p.texts["valid"]) == 1115394
     assert p.texts["train"].startswith("First Citizen:\nBefore we proceed")
     assert prepare_data(cfg, "lm", cache_dir=tmp_path / "prep").from_cache
+    in_folder = DataConfig(corpus="tinyshakespeare", source=str(path.parent), tokenizer="char", block_size=32)
+    assert prepare_data(in_folder, "lm", cache_dir=tmp_path / "prep").texts == p.texts
 
 
 def test_mirror_folder_is_used_before_downloading(tmp_path, monkeypatch):

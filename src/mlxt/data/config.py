@@ -42,7 +42,8 @@ class DataConfig:
     seed: seed of the split.
     dedup: drop repeated (source, target) pairs (seq2seq) before splitting.
     max_len: longest sequence in tokens (seq2seq: source + eos, and target + bos/eos).
-    overlong: ``truncate`` or ``reject`` (drop) training examples longer than ``max_len``.
+    overlong: ``truncate`` or ``reject`` (drop) examples longer than ``max_len`` (in every split;
+        ``texts`` keeps exactly the examples that are batched).
     max_tokens: seq2seq token budget of one global batch, counted as padded source plus
         padded target tokens: ``B * (Ls + Lt) <= max_tokens``.
     buckets: padded lengths used for sequences; empty means multiples of ``bucket_multiple``.

@@ -98,8 +98,9 @@ class DingCorpus(Corpus):
 
 @dataclass
 class DownloadCorpus(Corpus):
-    """Files fetched from ``base_url`` (or ``config.source``); ``files_by_split`` maps a split to
-    the file names it is read from (one file, or source + target)."""
+    """Files fetched from ``base_url``, or read from ``config.source`` (the file itself for a
+    one-file corpus, or a folder / base URL holding the files); ``files_by_split`` maps a split
+    to the file names it is read from (one file, or source + target)."""
 
     base_url: str = ""
     sha256: dict[str, str | None] = field(default_factory=dict)
@@ -126,10 +127,10 @@ class DownloadCorpus(Corpus):
             return self.base_url + name
         single = sum(len(v) for v in self.files_by_split.values()) == 1
         path = local_path(config.source)
+        if path is not None and (path.is_dir() or not single):
+            return str(path / name)  # a folder holding the file(s)
         if single:
             return config.source
-        if path is not None:
-            return str(path / name)
         return config.source.rstrip("/") + "/" + name
 
     def files(self, config: DataConfig) -> list[Path]:
