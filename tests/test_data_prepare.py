@@ -109,6 +109,16 @@ def test_lm_from_text_file(tmp_path):
     assert tok.decode(batch["inputs"][0]) in text
 
 
+def test_lm_given_valid_file_keeps_all_training_text(tmp_path):
+    (tmp_path / "train.txt").write_text("abcdefghij" * 20, encoding="utf-8")
+    (tmp_path / "valid.txt").write_text("jihgfedcba" * 5, encoding="utf-8")
+    cfg = DataConfig(path=str(tmp_path / "train.txt"), valid_path=str(tmp_path / "valid.txt"), tokenizer="char",
+                     test_size=0.2)
+    p = prepare_data(cfg, "lm", use_cache=False)
+    assert p.texts["valid"] == "jihgfedcba" * 5
+    assert p.texts["train"] + p.texts["test"] == "abcdefghij" * 20 and len(p.texts["test"]) == 40
+
+
 def test_tsv_with_given_valid_file(tmp_path):
     (tmp_path / "train.tsv").write_text("".join(f"s{i}\tt{i}\n" for i in range(100)), encoding="utf-8")
     (tmp_path / "valid.tsv").write_text("va\tvb\n", encoding="utf-8")

@@ -166,7 +166,8 @@ def _build_seq2seq(config: DataConfig, splits: dict) -> tuple[dict, dict, dict, 
 
 def _build_lm(config: DataConfig, splits: dict) -> tuple[dict, dict, dict, dict]:
     if "valid" not in splits or ("test" not in splits and config.test_size > 0):
-        cut = split_text(splits["train"], config.valid_size, config.test_size)
+        cut = split_text(splits["train"], 0.0 if "valid" in splits else config.valid_size,
+                         0.0 if "test" in splits else config.test_size)
         splits = {**cut, **{k: v for k, v in splits.items() if k != "train"}}
     tok = _train_tokenizer(config, [splits["train"]])
     arrays, stats = {}, {}
