@@ -158,3 +158,12 @@ def test_bad_options_raise():
         beam_search(model, src, beam_size=2, penalty="linear")
     with pytest.raises(ValueError):
         beam_search(model, src, beam_size=2, early_stopping="sometimes")
+
+
+def test_greedy_scores_match_beam_one(rng):
+    model = tiny_seq2seq(seed=8)
+    src = random_sources(rng, [3, 7])
+    tokens, scores = greedy(model, src, return_scores=True, max_len=12, forced_eos=True)
+    hyps = beam_search_nbest(model, src, beam_size=1, length_penalty=0.0, max_len=12, forced_eos=True)
+    assert tokens == [h[0].tokens for h in hyps]
+    np.testing.assert_allclose(scores, [h[0].logprob for h in hyps], atol=1e-4)

@@ -1,5 +1,9 @@
 """Beam search for the encoder-decoder `Transformer`: all sentences and all beams of a batch
-advance together as ``(B * beam, ...)`` arrays; the only Python loop is over time steps.
+advance together as ``(B * beam, ...)`` arrays; the only Python loop is over time steps. The
+model runs in MLX; the per-step bookkeeping (log-softmax, top candidates, n-best pools) runs on
+the host in numpy, vectorised over sentences and beams, after the one sync per step that reads
+the logits (numpy's exp and partition are an order of magnitude faster than MLX's CPU kernels
+at this size, and the stopping test needs the values on the host anyway).
 
 Each step, for every sentence:
 1. every live beam is extended by every token: ``score = beam score + log p(token)``;
@@ -80,85 +84,90 @@ def beam_search_nbest(model, src: mx.array, beam_size: int = 5, n_best: int | No
     src_mask = model.source_mask(src) if src_mask is None else src_mask
     limits_np = target_limits(src_mask, cfg.max_len, max_len_a, max_len_b, max_len)
     steps = int(limits_np.max())
-    limits = mx.array(limits_np.astype(np.int32))
-    limits_rep = mx.repeat(limits, k)
     rules = TokenRules(V, cfg.eos_id, default_banned_ids(cfg) if banned_ids is None else tuple(banned_ids),
                        min_len, forced_eos)
 
     memory = mx.repeat(model.encode(src, src_mask), k, axis=0)
     mask_rep = mx.repeat(src_mask, k, axis=0)
     cache = make_cache(model, capacity=steps)
-    neg_inf = mx.array(-float("inf"), mx.float32)
     K2 = min(2 * k, k * V)
-    rank = mx.arange(K2)
-    base = (mx.arange(B) * k)[:, None]
+    top_ranks = np.arange(K2) < k
+    base = (np.arange(B) * k)[:, None]
+    limits_rep = np.repeat(limits_np, k)
     if early_stopping == "never" and length_penalty > 0:
-        bound_penalty = penalty_fn(limits.astype(mx.float32), length_penalty, penalty)
+        bound_penalty = penalty_fn(limits_np.astype(np.float64), length_penalty, penalty)
     else:
         bound_penalty = None
 
-    run_scores = mx.concatenate([mx.zeros((B, 1)), mx.full((B, k - 1), -float("inf"))], axis=1)
-    run_seqs = mx.zeros((B, k, steps), dtype=mx.int32)
+    run_scores = np.full((B, k), -np.inf, dtype=np.float32)
+    run_scores[:, 0] = 0.0
+    run_seqs = np.zeros((B, k, steps), dtype=np.int32)
     pool = _Pool(B, k, steps)
-    done = mx.zeros((B,), dtype=mx.bool_)
+    done = np.zeros(B, dtype=bool)
     tokens = mx.full((B * k, 1), cfg.start_id, dtype=mx.int32)
 
     for t in range(1, steps + 1):
         logits = model.decode(tokens, memory, mask_rep, cache=cache)[:, -1, :].astype(mx.float32)
-        logprobs = rules.apply(logits - mx.logsumexp(logits, axis=-1, keepdims=True), t, limits_rep)
-        logprobs = logprobs.reshape(B, k, V)
+        logprobs = rules.apply_np(_log_softmax(np.array(logits)), t, limits_rep).reshape(B, k, V)
         total = (run_scores[:, :, None] + logprobs).reshape(B, k * V)
 
-        idx = mx.argpartition(-total, kth=K2 - 1, axis=-1)[:, :K2]
-        vals = mx.take_along_axis(total, idx, axis=-1)
-        order = mx.argsort(-vals, axis=-1)
-        idx = mx.take_along_axis(idx, order, axis=-1)
-        vals = mx.take_along_axis(vals, order, axis=-1)
-        parent, token = idx // V, (idx % V).astype(mx.int32)
-        cand_seqs = mx.take_along_axis(run_seqs, parent[:, :, None], axis=1)
+        idx = np.argpartition(-total, K2 - 1, axis=-1)[:, :K2]
+        vals = np.take_along_axis(total, idx, axis=-1)
+        order = np.argsort(-vals, axis=-1, kind="stable")
+        idx, vals = np.take_along_axis(idx, order, axis=-1), np.take_along_axis(vals, order, axis=-1)
+        parent, token = idx // V, (idx % V).astype(np.int32)
+        cand_seqs = np.take_along_axis(run_seqs, parent[:, :, None], axis=1)
         cand_seqs[:, :, t - 1] = token
         is_eos = token == cfg.eos_id
-        at_limit = (limits <= t)[:, None]
+        at_limit = (limits_np <= t)[:, None]
         pen = penalty_fn(float(t), length_penalty, penalty)
 
         # Hypotheses that end at this step, offered to the n-best pool.
         if candidates == "topk":
-            ending = (is_eos | at_limit) & (rank < k)[None, :]
+            ending = (is_eos | at_limit) & top_ranks[None, :]
             f_logp, f_seqs, f_eos = vals, cand_seqs, is_eos
         else:
-            eos_seqs = mx.array(run_seqs)
+            eos_seqs = run_seqs.copy()
             eos_seqs[:, :, t - 1] = cfg.eos_id
             eos_logp = run_scores + logprobs[:, :, cfg.eos_id]
-            ending = mx.concatenate([at_limit & ~is_eos, mx.ones((B, k), mx.bool_)], axis=1)
-            f_logp = mx.concatenate([vals, eos_logp], axis=1)
-            f_seqs = mx.concatenate([cand_seqs, eos_seqs], axis=1)
-            f_eos = mx.concatenate([is_eos, mx.ones((B, k), mx.bool_)], axis=1)
-        ending = ending & ~done[:, None] & (f_logp > neg_inf)
-        pool.offer(mx.where(ending, f_logp / pen, neg_inf), f_logp, f_seqs, t, f_eos)
+            ending = np.concatenate([at_limit & ~is_eos, np.ones((B, k), bool)], axis=1)
+            f_logp = np.concatenate([vals, eos_logp], axis=1)
+            f_seqs = np.concatenate([cand_seqs, eos_seqs], axis=1)
+            f_eos = np.concatenate([is_eos, np.ones((B, k), bool)], axis=1)
+        ending &= ~done[:, None] & (f_logp > -np.inf)
+        pool.offer(np.where(ending, f_logp / pen, -np.inf), f_logp, f_seqs, t, f_eos)
 
         # The best extensions that did not end continue.
-        keys = mx.where(is_eos | at_limit, neg_inf, vals)
-        sel = mx.argsort(-keys, axis=-1)[:, :k]
-        run_scores = mx.take_along_axis(keys, sel, axis=-1)
-        run_seqs = mx.take_along_axis(cand_seqs, sel[:, :, None], axis=1)
-        parents = mx.take_along_axis(parent, sel, axis=-1)
+        keys = np.where(is_eos | at_limit, -np.inf, vals)
+        sel = np.argsort(-keys, axis=-1, kind="stable")[:, :k]
+        run_scores = np.take_along_axis(keys, sel, axis=-1)
+        run_seqs = np.take_along_axis(cand_seqs, sel[:, :, None], axis=1)
+        parents = np.take_along_axis(parent, sel, axis=-1)
 
         best = run_scores[:, 0]
-        full = mx.all(pool.scores > neg_inf, axis=1)
+        full = np.all(pool.scores > -np.inf, axis=1)
         if early_stopping is True:
             satisfied = full
         else:
-            bound = best / (bound_penalty if bound_penalty is not None else pen)
+            with np.errstate(invalid="ignore"):
+                bound = best / (bound_penalty if bound_penalty is not None else pen)
             satisfied = full & (bound <= pool.scores[:, -1])
-        done = done | satisfied | (limits <= t) | (best == neg_inf)
-        mx.eval(done, run_scores, run_seqs, parents, pool.scores, pool.seqs, pool.logp, pool.length, pool.ended)
-        if bool(done.all()):
+        done |= satisfied | (limits_np <= t) | (best == -np.inf)
+        if done.all():
             break
-        tokens = run_seqs[:, :, t - 1].reshape(B * k, 1)
-        flat_parents = (base + parents).reshape(-1)
+        tokens = mx.array(run_seqs[:, :, t - 1].reshape(B * k, 1))
+        flat_parents = mx.array((base + parents).reshape(-1).astype(np.int32))
         for layer in cache:
             layer.reorder(flat_parents, static=False)
     return pool.hypotheses(n_best, cfg.eos_id)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax in float32 (on the host: numpy's vectorised exp is much faster
+    than MLX's on CPU, and the search bookkeeping needs the values there anyway)."""
+    x = x - x.max(axis=-1, keepdims=True)
+    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    return x
 
 
 class _Pool:
@@ -166,39 +175,36 @@ class _Pool:
 
     def __init__(self, B: int, k: int, steps: int):
         self.k = k
-        self.scores = mx.full((B, k), -float("inf"))
-        self.logp = mx.zeros((B, k))
-        self.seqs = mx.zeros((B, k, steps), dtype=mx.int32)
-        self.length = mx.zeros((B, k), dtype=mx.int32)
-        self.ended = mx.zeros((B, k), dtype=mx.bool_)
+        self.scores = np.full((B, k), -np.inf, dtype=np.float32)
+        self.logp = np.zeros((B, k), dtype=np.float32)
+        self.seqs = np.zeros((B, k, steps), dtype=np.int32)
+        self.length = np.zeros((B, k), dtype=np.int32)
+        self.ended = np.zeros((B, k), dtype=bool)
 
     def offer(self, scores, logp, seqs, length: int, ended) -> None:
-        merged = mx.concatenate([self.scores, scores], axis=1)
-        top = mx.argsort(-merged, axis=-1)[:, : self.k]
+        merged = np.concatenate([self.scores, scores], axis=1)
+        top = np.argsort(-merged, axis=-1, kind="stable")[:, : self.k]
 
         def pick(old, new):
-            both = mx.concatenate([old, new], axis=1)
-            index = top if both.ndim == 2 else top[:, :, None]
-            return mx.take_along_axis(both, index, axis=1)
+            both = np.concatenate([old, new], axis=1)
+            return np.take_along_axis(both, top if both.ndim == 2 else top[:, :, None], axis=1)
 
-        self.scores = mx.take_along_axis(merged, top, axis=1)
+        self.scores = np.take_along_axis(merged, top, axis=1)
         self.logp = pick(self.logp, logp)
         self.seqs = pick(self.seqs, seqs)
-        self.length = pick(self.length, mx.full(scores.shape, length, dtype=mx.int32))
+        self.length = pick(self.length, np.full(scores.shape, length, dtype=np.int32))
         self.ended = pick(self.ended, ended)
 
     def hypotheses(self, n_best: int, eos_id: int) -> list[list[Hypothesis]]:
-        scores, logp = np.array(self.scores), np.array(self.logp)
-        seqs, length, ended = np.array(self.seqs), np.array(self.length), np.array(self.ended)
         out = []
-        for b in range(scores.shape[0]):
+        for b in range(self.scores.shape[0]):
             hyps = []
             for j in range(min(n_best, self.k)):
-                if not np.isfinite(scores[b, j]):
+                if not np.isfinite(self.scores[b, j]):
                     break
-                toks = seqs[b, j, : length[b, j]].tolist()
-                if ended[b, j] and toks and toks[-1] == eos_id:
+                toks = self.seqs[b, j, : self.length[b, j]].tolist()
+                if self.ended[b, j] and toks and toks[-1] == eos_id:
                     toks = toks[:-1]
-                hyps.append(Hypothesis(toks, float(scores[b, j]), float(logp[b, j]), bool(ended[b, j])))
+                hyps.append(Hypothesis(toks, float(self.scores[b, j]), float(self.logp[b, j]), bool(self.ended[b, j])))
             out.append(hyps)
         return out

@@ -49,10 +49,15 @@ def greedy(model, src: mx.array, max_len: int | None = None, max_len_a: float = 
     out = []
     for step in range(1, steps + 1):
         logits = model.decode(tokens, memory, src_mask, cache=cache)[:, -1, :].astype(mx.float32)
-        logprobs = rules.apply(logits - mx.logsumexp(logits, axis=-1, keepdims=True), step, limits)
-        nxt = pick_tokens(logprobs, temperature, top_k, top_p, keys.next()).astype(mx.int32)
-        picked = mx.take_along_axis(logprobs, nxt[:, None], axis=-1)[:, 0]
-        scores = scores + mx.where(finished, 0.0, picked)
+        # Masking raw logits picks the same tokens as masking log-probabilities; the
+        # normalisation (a full-vocabulary exp) is only paid for when scores are asked for.
+        if return_scores:
+            logits = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        logits = rules.apply(logits, step, limits)
+        nxt = pick_tokens(logits, temperature, top_k, top_p, keys.next()).astype(mx.int32)
+        if return_scores:
+            picked = mx.take_along_axis(logits, nxt[:, None], axis=-1)[:, 0]
+            scores = scores + mx.where(finished, 0.0, picked)
         lengths = lengths + (~finished).astype(mx.int32)
         nxt = mx.where(finished, cfg.pad_id, nxt)
         finished = finished | (nxt == cfg.eos_id) | (limits <= step)

@@ -7,7 +7,9 @@
   0 (as Hugging Face's ``forced_eos_token_id`` does). Without it a hypothesis that reaches the
   length limit simply ends there, unfinished.
 
-Masked entries become ``-inf``; the remaining log-probabilities are not renormalised.
+Masked entries become ``-inf``; the remaining log-probabilities are not renormalised. The
+rules work on `mx.array` scores (`apply`) and on numpy scores (`apply_np`, for beam search,
+whose bookkeeping runs on the host).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class TokenRules:
         for i in self.banned_ids:
             if 0 <= i < self.vocab_size:
                 keep[i] = False
-        self._banned = mx.array(~keep) if not keep.all() else None
+        self._banned_np = ~keep if not keep.all() else None
+        self._banned = mx.array(self._banned_np) if self._banned_np is not None else None
         self._is_eos = mx.arange(self.vocab_size) == self.eos_id
 
     def apply(self, logprobs: mx.array, step: int, limits: mx.array | None = None) -> mx.array:
@@ -45,6 +48,19 @@ class TokenRules:
         if self.forced_eos and limits is not None:
             forced = mx.where(self._is_eos, mx.array(0.0, logprobs.dtype), neg_inf)
             logprobs = mx.where((limits == step)[:, None], forced, logprobs)
+        return logprobs
+
+    def apply_np(self, logprobs: np.ndarray, step: int, limits: np.ndarray | None = None) -> np.ndarray:
+        """`apply` for numpy scores (modified in place and returned)."""
+        if self._banned_np is not None:
+            logprobs[:, self._banned_np] = -np.inf
+        if step <= self.min_len:
+            logprobs[:, self.eos_id] = -np.inf
+        if self.forced_eos and limits is not None:
+            rows = limits == step
+            if rows.any():
+                logprobs[rows] = -np.inf
+                logprobs[rows, self.eos_id] = 0.0
         return logprobs
 
 

@@ -49,7 +49,8 @@ def pad_batch(rows: list[list[int]], pad_id: int) -> mx.array:
 def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
                   **options) -> list[list[Hypothesis]]:
     """N-best hypotheses per encoded source (``[]`` for an empty source). ``beam_size == 1``
-    with ``n_best == 1`` runs `greedy`; ``options`` go to the search."""
+    with ``n_best == 1`` runs `greedy` (whose hypotheses carry no score, NaN); ``options`` go
+    to the search."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
     order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: -len(sources[i]))
     for start in range(0, len(order), batch_size):
@@ -58,8 +59,8 @@ def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: i
         if beam_size == 1 and n_best == 1:
             greedy_options = {k: v for k, v in options.items() if k not in ("length_penalty", "penalty",
                                                                               "early_stopping", "candidates")}
-            tokens, scores = greedy(model, src, return_scores=True, **greedy_options)
-            hyps = [[Hypothesis(t, s, s, True)] for t, s in zip(tokens, scores)]
+            tokens = greedy(model, src, **greedy_options)
+            hyps = [[Hypothesis(t, float("nan"), float("nan"), True)] for t in tokens]
         else:
             hyps = beam_search_nbest(model, src, beam_size, n_best=n_best, **options)
         for i, h in zip(chunk, hyps):
