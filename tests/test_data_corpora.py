@@ -6,12 +6,11 @@ import os
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mlxt.cli import main
 from mlxt.data import DataConfig, prepare_data
-from mlxt.data.corpora import CORPORA, get_corpus
+from mlxt.data.corpora import get_corpus
 from mlxt.data.ding import DING_PATH, parse_ding
 from mlxt.data.download import fetch
 from mlxt.data.shakespeare import convert_play, play_files

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlxt.errors import MlxtError
 
-from .buckets import bucket_of, bucket_sizes
+from .buckets import bucket_of
 from .tokenizers.base import BOS_ID, EOS_ID, PAD_ID
 
 
