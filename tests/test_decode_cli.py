@@ -112,3 +112,18 @@ def test_evaluate_writes_reports(runs, capsys):
     lm = json.loads(out_path.read_text())
     assert lm["kind"] == "lm" and lm["perplexity"] > 1 and "bleu" not in lm
     assert main(["evaluate", str(runs / "lm"), "--split", "nosuch"]) == 2
+
+
+def test_run_decode_section_sets_defaults(runs, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "s2s"
+    shutil.copytree(runs / "s2s", run)
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(config + '\n[decode]\nbeam_size = 2\npenalty = "plain"\nlength_penalty = 1.0\n')
+    assert main(["translate", str(run), "the cat", "--n-best", "2"]) == 0  # beam 2 from [decode]
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["translate", str(run), "the cat", "--n-best", "3"]) == 2  # more than the beam
+    (run / "config.toml").write_text(config + "\n[decode]\nbeem_size = 2\n")
+    assert main(["translate", str(run), "the cat"]) == 2
+    assert "unknown option 'beem_size'" in capsys.readouterr().err

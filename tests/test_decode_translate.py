@@ -53,3 +53,20 @@ def test_translate_ids_matches_beam_search():
     assert [h[0].tokens for h in translate_ids(model, sources, beam_size=1)] == \
            [h[0].tokens for h in translate_ids(model, sources, beam_size=1, n_best=1, batch_size=1)]
     assert np.isfinite(hyps[0][0].score)
+
+
+def test_decode_section_options():
+    import pytest
+
+    from mlxt.decode import hf_beam_options
+    from mlxt.decode.options import DEFAULTS, decode_options
+    from mlxt.errors import MlxtError
+
+    assert decode_options({}) == DEFAULTS
+    hf = hf_beam_options({"num_beams": 4, "max_length": 512, "bad_words_ids": [[7]], "forced_eos_token_id": 0})
+    opts = decode_options({**hf, "banned_ids": list(hf["banned_ids"])})
+    assert opts["banned_ids"] == (7,) and opts["penalty"] == "plain" and opts["max_len"] == 511
+    for bad in ({"beam": 4}, {"penalty": "linear"}, {"early_stopping": "yes"}, {"beam_size": 2.5},
+                {"forced_eos": 1}, {"banned_ids": "0"}):
+        with pytest.raises(MlxtError):
+            decode_options(bad)

@@ -21,9 +21,9 @@ def run(args) -> int:
     from mlxt.evaluate.run import evaluate_run, write_report
     from mlxt.train.rundir import load_run
 
-    options = search_options(args)
     loaded = load_run(args.run_dir, args.checkpoint)
-    report = evaluate_run(loaded, args.split, args.beam, args.batch_size, args.limit, **options)
+    beam, options = search_options(args, loaded)
+    report = evaluate_run(loaded, args.split, beam, args.batch_size, args.limit, **options)
     for key in ("bleu", "chrf", "exact_match", "loss", "perplexity"):
         if key in report:
             print(f"{key:12s} {report[key]:.4f}")

@@ -6,26 +6,31 @@ import sys
 
 
 def add_search_args(p) -> None:
-    p.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy (default 5)")
-    p.add_argument("--length-penalty", type=float, default=0.6, metavar="ALPHA",
-                   help="length-penalty exponent (default 0.6)")
-    p.add_argument("--penalty", choices=("gnmt", "plain"), default="gnmt",
-                   help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
-    p.add_argument("--max-len-a", type=float, default=1.5, help="max output = a * source tokens + b (default a=1.5)")
-    p.add_argument("--max-len-b", type=int, default=10, help="(default b=10)")
+    """Search flags; unset ones fall back to the run's ``[decode]`` section, then the defaults."""
+    p.add_argument("--beam", type=int, help="beam size; 1 is greedy (default 5)")
+    p.add_argument("--length-penalty", type=float, metavar="ALPHA", help="length-penalty exponent (default 0.6)")
+    p.add_argument("--penalty", choices=("gnmt", "plain"), help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
+    p.add_argument("--max-len-a", type=float, help="max output = a * source tokens + b (default a=1.5)")
+    p.add_argument("--max-len-b", type=int, help="(default b=10)")
+    p.add_argument("--max-len", type=int, help="a fixed max output length instead of a * len + b")
     p.add_argument("--batch-size", type=int, default=32, help="sentences decoded together (default 32)")
     p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
 
 
-def search_options(args) -> dict:
+def search_options(args, loaded) -> tuple[int, dict]:
+    """``(beam size, search options)``: defaults, then the run's ``[decode]`` section, then flags."""
+    from mlxt.decode.options import decode_options
     from mlxt.errors import MlxtError
 
-    if args.beam < 1:
-        raise MlxtError(f"--beam: expected a positive integer, got {args.beam}")
     if args.batch_size < 1:
         raise MlxtError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    return {"length_penalty": args.length_penalty, "penalty": args.penalty, "max_len_a": args.max_len_a,
-            "max_len_b": args.max_len_b}
+    flags = {"beam_size": args.beam, "length_penalty": args.length_penalty, "penalty": args.penalty,
+             "max_len_a": args.max_len_a, "max_len_b": args.max_len_b, "max_len": args.max_len}
+    options = decode_options(loaded.run_config.get("decode", {}), f"{loaded.path}/config.toml [decode]")
+    options.update({k: v for k, v in flags.items() if v is not None})
+    if options["beam_size"] < 1:
+        raise MlxtError(f"--beam: expected a positive integer, got {options['beam_size']}")
+    return options.pop("beam_size"), options
 
 
 def register(subparsers) -> None:
@@ -69,18 +74,18 @@ def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.rundir import load_run
 
-    options = search_options(args)
-    if args.n_best < 1 or args.n_best > args.beam:
-        raise MlxtError(f"--n-best: expected 1..--beam ({args.beam}), got {args.n_best}")
     loaded = load_run(args.run_dir, args.checkpoint)
     if loaded.config.kind != "seq2seq":
         raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; translate needs seq2seq "
                         "(use `mlxt generate` for lm runs)")
+    beam, options = search_options(args, loaded)
+    if args.n_best < 1 or args.n_best > beam:
+        raise MlxtError(f"--n-best: expected 1..beam size ({beam}), got {args.n_best}")
     texts = read_inputs(args)
     model, toks = loaded.model, loaded.tokenizers
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
     sources = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase)
-    hyps = translate_ids(model, sources, args.beam, args.n_best, args.batch_size, **options)
+    hyps = translate_ids(model, sources, beam, args.n_best, args.batch_size, **options)
     lines = []
     for i, nbest in enumerate(hyps):
         if args.n_best == 1:
