@@ -18,6 +18,3 @@ __all__ = [
     "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "SPECIAL_TOKENS", "Tokenizer", "CharTokenizer",
     "BPETokenizer", "load_tokenizer", "register_tokenizer", "registered_types",
 ]
-
-# Registers the "sentencepiece" kind (converted Marian models); sentencepiece itself loads lazily.
-from mlxt.data import sentencepiece_tokenizer as _sentencepiece  # noqa: E402,F401
