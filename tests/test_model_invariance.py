@@ -275,3 +275,13 @@ def test_cached_steps_equal_the_full_pass(rng, positional):
     chunk = np_(lm(tgt[:, 3:5], cache=cache))
     steps = [prompt, chunk] + [np_(lm(tgt[:, t : t + 1], cache=cache)) for t in range(5, LT)]
     assert_same(np.concatenate(steps, axis=1), full)
+
+
+def test_dropout_only_in_training_mode(rng):
+    model = Transformer(config(dropout=0.5))
+    src = mx.array(tokens(rng, (B, LS)))
+    tgt = mx.array(tokens(rng, (B, LT)))
+    model.train()
+    assert_changed(np_(model(src, tgt)), np_(model(src, tgt)))
+    model.eval()
+    assert np.array_equal(np_(model(src, tgt)), np_(model(src, tgt)))

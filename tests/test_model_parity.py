@@ -29,6 +29,7 @@ from mlxt.model import (
     MultiHeadAttention,
     SelfAttention,
     Transformer,
+    TransformerLM,
     key_mask,
 )
 
@@ -447,3 +448,60 @@ def test_value_and_grad_helper_restores_parameters(rng):
     after = {k: np.array(v) for k, v in tree_flatten(attn.parameters())}
     assert before.keys() == after.keys()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+class TorchLM(torch.nn.Module):
+    """A GPT-style LM re-implemented around `torch.nn.TransformerEncoder` with a causal mask."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d = config.d_model
+        self.embed = torch.nn.Embedding(config.vocab_size, d)
+        self.positions = torch.nn.Embedding(config.max_len, d)
+        layer = torch.nn.TransformerEncoderLayer(
+            d, config.num_heads, config.d_ff, dropout=0.0, activation=config.activation,
+            batch_first=True, norm_first=config.norm_first,
+        )
+        self.stack = torch.nn.TransformerEncoder(layer, config.num_decoder_layers, enable_nested_tensor=False)
+        self.norm = torch.nn.LayerNorm(d)
+
+    def forward(self, tokens):
+        length = tokens.shape[1]
+        x = self.embed(tokens) * math.sqrt(self.embed.embedding_dim) + self.positions.weight[:length]
+        x = self.stack(x, mask=causal_float_mask(length), is_causal=True)
+        return self.norm(x) @ self.embed.weight.T  # tied output
+
+
+def test_lm_logits_and_gradients_match_torch_reimplementation(rng):
+    config = ModelConfig(
+        kind="lm", vocab_size=19, d_model=D, num_heads=H, d_ff=FF, num_decoder_layers=2, dropout=0.0,
+        norm_first=True, positional="learned", max_len=16, tie_output=True, activation="gelu",
+    )
+    ours = TransformerLM(config)
+    ours.eval()
+    theirs = TorchLM(config)
+    with torch.no_grad():
+        theirs.embed.weight.copy_(_t(ours.embed.embedding.weight))
+        theirs.positions.weight.copy_(_t(ours.positions.embedding.weight))
+    for ours_layer, their_layer in zip(ours.layers, theirs.stack.layers, strict=True):
+        copy_encoder_layer(ours_layer, their_layer)
+    copy_norm(ours.norm, theirs.norm)
+    theirs.eval()
+
+    seq = rng.integers(0, config.vocab_size, (B, 9))
+    targets = rng.integers(0, config.vocab_size, (B, 9))
+
+    def loss_ours():
+        return nn.losses.cross_entropy(ours(mx.array(seq)), mx.array(targets)).mean()
+
+    loss, grads = nn.value_and_grad(ours, loss_ours)()
+    out_t = theirs(torch.tensor(seq))
+    loss_t = torch.nn.functional.cross_entropy(out_t.reshape(-1, config.vocab_size), torch.tensor(targets).reshape(-1))
+    loss_t.backward()
+
+    assert_close(ours(mx.array(seq)), out_t, atol=5e-5)
+    assert abs(loss.item() - loss_t.item()) <= 1e-5
+    grads = dict(tree_flatten(grads))
+    assert_close(grads["embed.embedding.weight"], theirs.embed.weight.grad, atol=1e-5)
+    assert_close(grads["positions.embedding.weight"], theirs.positions.weight.grad, atol=1e-5)
+    assert_close(grads["layers.0.ff.linear1.weight"], theirs.stack.layers[0].linear1.weight.grad, atol=1e-5)
