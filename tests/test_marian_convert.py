@@ -112,8 +112,8 @@ def test_tokenizer_round_trip_matches_marian_tokenizer(converted):
         assert tgt.decode(ids) == hf_tok.decode(ids, skip_special_tokens=True)
 
 
-def test_converted_run_translates_without_torch_or_transformers(converted, tmp_path):
-    """A fresh interpreter where importing torch/transformers fails loads the run and decodes."""
+def test_converted_run_translates_without_torch_or_transformers(converted):
+    """`mlxt translate` in a fresh interpreter where importing torch/transformers fails."""
     _, _, run = converted
     script = f"""
 import builtins, sys
@@ -123,20 +123,14 @@ def guarded(name, *args, **kwargs):
         raise ImportError('blocked: ' + name)
     return real_import(name, *args, **kwargs)
 builtins.__import__ = guarded
-import mlx.core as mx
-from mlxt.train.rundir import load_run
-from mlxt.decode.greedy import greedy
-run = load_run({str(run.path)!r})
-tok = run.tokenizers['src']
-src = mx.array([tok.encode('Hello world.') + [tok.eos_id]])
-out = greedy(run.model, src, max_len=8)
-print(len(out[0]), repr(run.tokenizers['tgt'].decode(out[0])))
+from mlxt.cli import main
+status = main(['translate', {str(run.path)!r}, 'Hello world.', 'Where is Tom?', '--beam', '2', '--max-len', '6'])
 assert not any(m.split('.')[0] in ('torch', 'transformers') for m in sys.modules)
+sys.exit(status)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    n = int(result.stdout.split()[0])
-    assert 1 <= n <= 8
+    assert len(result.stdout.splitlines()) == 2
 
 
 def test_cli_convert_and_errors(tmp_path, capsys):
@@ -188,7 +182,14 @@ def test_pytorch_bin_checkpoint(tmp_path):
         assert mx.array_equal(pa[k], pb[k]), k
 
 
-def test_unknown_source_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(MlxtError, match="Hugging Face Hub"):
-        convert("no-such-org/no-such-model-xyz", tmp_path / "run")
+def test_hub_download_failure_is_one_clear_error(tmp_path, monkeypatch):
+    """Offline (or an unknown id): the download error becomes an `MlxtError` naming the model."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+
+    def offline(repo_id, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("cannot reach the Hub and nothing is cached")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(MlxtError, match="no-such-org/model.*Hugging Face Hub failed.*LocalEntryNotFoundError"):
+        convert("no-such-org/model", tmp_path / "run")
+    assert cli_main(["convert", "no-such-org/model", str(tmp_path / "run")]) == 2
