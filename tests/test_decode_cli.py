@@ -127,3 +127,22 @@ def test_run_decode_section_sets_defaults(runs, capsys, tmp_path):
     (run / "config.toml").write_text(config + "\n[decode]\nbeem_size = 2\n")
     assert main(["translate", str(run), "the cat"]) == 2
     assert "unknown option 'beem_size'" in capsys.readouterr().err
+
+
+def test_foreign_or_mismatched_files_are_refused(runs, capsys, tmp_path):
+    import shutil
+
+    from mlxt.data.tokenizers import CharTokenizer
+
+    bad_tok = tmp_path / "tok"
+    shutil.copytree(runs / "s2s", bad_tok)
+    CharTokenizer(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")).save(
+        bad_tok / "tokenizer" / "shared.json")
+    assert main(["translate", str(bad_tok), "the cat"]) == 2
+    assert "tokenizer has" in capsys.readouterr().err
+    swapped = tmp_path / "swapped"
+    shutil.copytree(runs / "lm", swapped, symlinks=True)
+    weights = next((runs / "s2s" / "checkpoints").glob("step-*")) / "model.safetensors"
+    shutil.copy(weights, next((swapped / "checkpoints").glob("step-*")) / "model.safetensors")
+    assert main(["generate", str(swapped), "--prompt", "the"]) == 2
+    assert "model.safetensors" in capsys.readouterr().err
