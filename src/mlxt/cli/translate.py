@@ -51,22 +51,46 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def read_inputs(args) -> list[str]:
+def input_chunks(args, size: int):
+    """Lists of input lines: the arguments, the file, or stdin (line by line when it is a
+    terminal, so each sentence is answered as it is typed; else in chunks of ``size``)."""
     from mlxt.errors import MlxtError
 
     if args.sentences and args.input:
         raise MlxtError("give sentences as arguments or --input FILE, not both")
     if args.sentences:
-        return list(args.sentences)
+        yield list(args.sentences)
+        return
     if args.input and args.input != "-":
         try:
             with open(args.input, encoding="utf-8") as f:
-                return f.read().splitlines()
+                lines = f.read().splitlines()
         except FileNotFoundError:
             raise MlxtError(f"{args.input}: input file not found") from None
         except UnicodeDecodeError as exc:
             raise MlxtError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return sys.stdin.read().splitlines()
+        for i in range(0, len(lines), size):
+            yield lines[i : i + size]
+        return
+    size = 1 if sys.stdin.isatty() else size
+    chunk = []
+    for line in sys.stdin:
+        chunk.append(line.rstrip("\r\n"))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def format_lines(hyps, tokenizer, n_best: int, first: int) -> str:
+    lines = []
+    for i, nbest in enumerate(hyps, start=first):
+        if n_best == 1:
+            lines.append(tokenizer.decode(nbest[0].tokens) if nbest else "")
+        else:
+            lines += [f"{i} ||| {tokenizer.decode(h.tokens)} ||| {h.score:.4f}" for h in nbest] or [f"{i} |||  ||| "]
+    return "".join(line + "\n" for line in lines)
 
 
 def run(args) -> int:
@@ -81,24 +105,22 @@ def run(args) -> int:
     beam, options = search_options(args, loaded)
     if args.n_best < 1 or args.n_best > beam:
         raise MlxtError(f"--n-best: expected 1..beam size ({beam}), got {args.n_best}")
-    texts = read_inputs(args)
     model, toks = loaded.model, loaded.tokenizers
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
-    sources = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase)
-    hyps = translate_ids(model, sources, beam, args.n_best, args.batch_size, **options)
-    lines = []
-    for i, nbest in enumerate(hyps):
-        if args.n_best == 1:
-            lines.append(toks["tgt"].decode(nbest[0].tokens) if nbest else "")
-        else:
-            lines += [f"{i} ||| {toks['tgt'].decode(h.tokens)} ||| {h.score:.4f}" for h in nbest] or [f"{i} |||  ||| "]
-    text = "".join(line + "\n" for line in lines)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    sources, hyps = [], []
+    try:
+        for texts in input_chunks(args, 16 * args.batch_size):
+            chunk = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase,
+                                   first=len(sources) + 1)
+            found = translate_ids(model, chunk, beam, args.n_best, args.batch_size, **options)
+            out.write(format_lines(found, toks["tgt"], args.n_best, len(sources)))
+            out.flush()
+            sources += chunk
+            hyps += found
+    finally:
+        if out is not sys.stdout:
+            out.close()
     if args.plot_attention:
         plot(args, loaded, sources, hyps)
     return 0

@@ -21,11 +21,12 @@ def warn(message: str) -> None:
     print(f"mlxt: warning: {message}", file=sys.stderr)
 
 
-def encode_sources(texts: list[str], tokenizer, eos_id: int, max_len: int, lowercase: bool = False) -> list[list[int]]:
+def encode_sources(texts: list[str], tokenizer, eos_id: int, max_len: int, lowercase: bool = False,
+                   first: int = 1) -> list[list[int]]:
     """``tokenizer.encode(text) + [eos]`` per text, at most ``max_len`` ids (truncated with a
-    warning); an empty (or blank) text gives ``[]``."""
+    warning that numbers the inputs from ``first``); an empty (or blank) text gives ``[]``."""
     out = []
-    for i, text in enumerate(texts, start=1):
+    for i, text in enumerate(texts, start=first):
         text = text.lower() if lowercase else text
         if not text.strip():
             out.append([])
