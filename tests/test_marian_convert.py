@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
@@ -172,6 +171,11 @@ def test_pytorch_bin_checkpoint(tmp_path):
     shutil.copytree(hf_dir, bin_dir)
     (bin_dir / "model.safetensors").unlink()
     state = {k: torch.from_numpy(np.array(v)) for k, v in mx.load(str(hf_dir / "model.safetensors")).items()}
+    # Older checkpoints also hold the fixed position tables (checked, then dropped).
+    hf_model, _ = load_hf(hf_dir)
+    for side in ("encoder", "decoder"):
+        table = getattr(hf_model.model, side).embed_positions.weight.detach().clone()
+        state[f"model.{side}.embed_positions.weight"] = table
     torch.save(state, bin_dir / "pytorch_model.bin")
     a, b = load_run(convert(hf_dir, tmp_path / "a")), load_run(convert(bin_dir, tmp_path / "b"))
     from mlx.utils import tree_flatten
@@ -180,6 +184,12 @@ def test_pytorch_bin_checkpoint(tmp_path):
     assert pa.keys() == pb.keys()
     for k in pa:
         assert mx.array_equal(pa[k], pb[k]), k
+    # A position table of another layout (interleaved sin/cos) is refused.
+    table = state["model.encoder.embed_positions.weight"]
+    state["model.encoder.embed_positions.weight"] = torch.stack(table.chunk(2, dim=1), dim=2).reshape(table.shape)
+    torch.save(state, bin_dir / "pytorch_model.bin")
+    with pytest.raises(MlxtError, match="embed_positions"):
+        convert(bin_dir, tmp_path / "c")
 
 
 def test_hub_download_failure_is_one_clear_error(tmp_path, monkeypatch):
