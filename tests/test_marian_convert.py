@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("sentencepiece")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 
 from marian_tiny import load_hf, save_tiny_marian  # noqa: E402
 

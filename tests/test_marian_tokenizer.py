@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("sentencepiece")
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 
 from marian_tiny import SOURCE_SENTENCES, TARGET_SENTENCES, marian_vocab, train_spm  # noqa: E402
 
