@@ -36,8 +36,13 @@ class TrainConfig:
     save_every / keep_last: checkpoint interval and how many recent checkpoints to keep
         (the best one is always kept). early_stopping: stop after this many evaluations without
         a better validation loss (0 = never).
+    max_minutes: stop (with evaluation and checkpoint) after this much wall time in this process
+        (0 = no limit); for demos and fixed compute budgets.
     compile: run the step through `mx.compile`. log_every: metrics/log interval in steps.
     out_dir / run_dir: the run directory is ``run_dir`` if set, else ``out_dir/<config name>``.
+    dist_timeout: data-parallel runs (see `mlxt.train.distributed`): seconds a rank may go without
+        progress (waiting for the others at a step, evaluation or checkpoint) before it stops
+        with an error; 0 = wait forever.
     """
 
     steps: int = 1000
@@ -58,11 +63,13 @@ class TrainConfig:
     save_every: int = 500
     keep_last: int = 3
     early_stopping: int = 0
+    max_minutes: float = 0.0
     seed: int = 0
     compile: bool = True
     log_every: int = 50
     out_dir: str = "runs"
     run_dir: str = ""
+    dist_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         def bad(key: str, expected: str) -> MlxtError:
@@ -84,6 +91,10 @@ class TrainConfig:
             raise bad("betas", "two numbers in [0, 1)")
         if not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", "a number in [0, 1)")
+        if self.max_minutes < 0:
+            raise bad("max_minutes", "a number >= 0")
+        if self.dist_timeout < 0:
+            raise bad("dist_timeout", "a number of seconds >= 0")
         if self.clip_norm < 0 or self.weight_decay < 0 or self.eps <= 0:
             raise MlxtError("[train] clip_norm and weight_decay must be >= 0 and eps > 0")
 

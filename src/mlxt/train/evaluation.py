@@ -11,8 +11,11 @@ import numpy as np
 from mlxt.train.step import batch_loss, to_mx
 
 
-def validation_loss(model, batches, max_batches: int = 0) -> dict:
-    """Per-target mean loss (no label smoothing) over one pass of ``batches``."""
+def validation_loss(model, batches, max_batches: int = 0, reduce=None) -> dict:
+    """Per-target mean loss (no label smoothing) over one pass of ``batches``.
+
+    ``reduce([total, count]) -> [total, count]`` sums the totals of data-parallel ranks, each of
+    which evaluated its shard of the batches."""
     total, count = 0.0, 0.0
     for i, batch in enumerate(batches):
         if max_batches and i >= max_batches:
@@ -20,6 +23,8 @@ def validation_loss(model, batches, max_batches: int = 0) -> dict:
         loss, n = batch_loss(model, to_mx(batch), 0.0)
         mx.eval(loss, n)
         total, count = total + loss.item(), count + n.item()
+    if reduce is not None:
+        total, count = reduce([total, count])
     if count == 0:
         return {}
     mean = total / count

@@ -14,10 +14,12 @@ import mlx.core as mx
 def label_smoothed_cross_entropy(logits: mx.array, targets: mx.array, smoothing: float = 0.0,
                                  pad_id: int | None = 0) -> tuple[mx.array, mx.array]:
     """``logits (..., V)``, ``targets (...)`` -> (summed loss, number of non-pad targets), float32."""
+    # Written with logsumexp only (log p_c = logit_c - lse), never materialising log-probabilities:
+    # one exp pass over the (tokens x vocabulary) logits, the dominant cost for large vocabularies.
     logits = logits.astype(mx.float32)
-    logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-    nll = -mx.take_along_axis(logprobs, targets[..., None], axis=-1).squeeze(-1)
-    loss = nll if smoothing == 0.0 else (1.0 - smoothing) * nll - smoothing * logprobs.mean(axis=-1)
+    lse = mx.logsumexp(logits, axis=-1)
+    nll = lse - mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
+    loss = nll if smoothing == 0.0 else nll - smoothing * (logits.mean(axis=-1) - lse + nll)
     if pad_id is None:
         return loss.sum(), mx.array(loss.size, mx.float32)
     keep = (targets != pad_id).astype(mx.float32)

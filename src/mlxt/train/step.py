@@ -8,8 +8,9 @@ evaluated between micro-batches (bounding memory), and a compiled update applies
 
 Losses are sums over target tokens (or regression values); gradients of the sums are divided by
 the total count of the accumulated batches, so the update is per-token normalised no matter how
-the tokens were split into micro-batches. ``reduce_grads(grads, count) -> (grads, count)`` is the
-hook where distributed training sums gradients and counts across processes before normalising.
+the tokens were split into micro-batches. ``reduce_grads(grads, loss, count) -> (grads, loss,
+count)`` is the hook where data-parallel training sums gradients, losses and counts over the
+ranks before normalising (`mlxt.train.distributed`), so the returned loss and count are global.
 """
 
 from __future__ import annotations
@@ -54,20 +55,20 @@ class TrainStep:
         self.state = [model.state, optimizer.state, mx.random.state]
         value_and_grad = nn.value_and_grad(model, lambda b: batch_loss(model, b, smoothing))
 
-        def apply(grads, count):
+        def apply(grads, loss, count):
             if reduce_grads is not None:
-                grads, count = reduce_grads(grads, count)
+                grads, loss, count = reduce_grads(grads, loss, count)
             grads = tree_map(lambda g: g / mx.maximum(count, 1.0), grads)
             if clip_norm > 0:
                 grads, norm = optim.clip_grad_norm(grads, clip_norm)
             else:
                 norm = mx.sqrt(sum(mx.sum(g * g) for g in _leaves(grads)))
             optimizer.update(model, grads)
-            return norm
+            return loss, count, norm
 
         def fused(batch):
             (loss, count), grads = value_and_grad(batch)
-            return loss, count, apply(grads, count)
+            return apply(grads, loss, count)
 
         def grads_of(batch):
             (loss, count), grads = value_and_grad(batch)
@@ -93,8 +94,7 @@ class TrainStep:
                 total_loss, total_count = total_loss + loss, total_count + count
                 total_grads = tree_map(mx.add, total_grads, grads)
             mx.eval(total_loss, total_count, total_grads)
-        norm = self._apply(total_grads, total_count)
-        return total_loss, total_count, norm
+        return self._apply(total_grads, total_loss, total_count)
 
 
 def _leaves(tree):

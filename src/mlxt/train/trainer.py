@@ -29,6 +29,7 @@ from mlxt.model import ModelConfig, build_model
 from mlxt.train import checkpoint as ckpt
 from mlxt.train import rundir
 from mlxt.train.config import RunConfig
+from mlxt.train.distributed import Distributed, lost_peer
 from mlxt.train.evaluation import sample_bleu, validation_loss
 from mlxt.train.lock import RunLock
 from mlxt.train.metrics import MetricsLog
@@ -54,7 +55,7 @@ class TrainingInterrupted(Exception):
 class TrainResult:
     run_dir: Path
     step: int
-    status: str  # "finished", "early_stopped" or "epochs_done"
+    status: str  # "finished", "early_stopped", "epochs_done" or "stopped_at_time_limit"
     metrics: dict = field(default_factory=dict)
     best_step: int | None = None
     best_valid_loss: float | None = None
@@ -136,24 +137,36 @@ class _SigintFlag:
 
 
 def _start_run_dir(run_dir: Path, overwrite: bool) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()):
+    # A directory holding only a lock file is what a run that failed before writing anything leaves.
+    if run_dir.exists() and any(p.name != rundir.LOCK for p in run_dir.iterdir()):
         if not overwrite:
             raise MlxtError(
                 f"{run_dir}: run directory already exists; continue it with `mlxt train --resume {run_dir}`, "
                 f"pick another with --set train.run_dir=DIR, or pass --overwrite to delete it")
         with RunLock(run_dir):  # refuses if a process is training there
             pass
-        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _clear_old_run(run_dir: Path) -> None:
+    """``--overwrite``: delete an earlier run's files, only once the new run's config and data have
+    been checked (a mistake in them must not cost the old run); the held lock file stays."""
+    for p in run_dir.iterdir():
+        if p.name == rundir.LOCK:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 # -- the loop --------------------------------------------------------------------------------------
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True,
-                 rank: int = 0, world_size: int = 1, reduce_grads=None, log=None, overwrite: bool = False):
+                 dist: Distributed | None = None, log=None, overwrite: bool = False):
         self.config, self.run_dir, self.resume, self.overwrite = config, Path(run_dir), resume, overwrite
-        self.is_main = rank == 0
-        self.rank, self.world_size, self.reduce_grads = rank, world_size, reduce_grads
+        self.dist = dist or Distributed()  # see mlxt.train.distributed: data-parallel ranks
+        self.rank, self.world_size, self.is_main = self.dist.rank, self.dist.size, self.dist.is_main
         self.show_progress = show_progress and self.is_main
         self.log = log or (lambda msg: None)
 
@@ -166,6 +179,11 @@ class Trainer:
             lock.acquire()
         try:
             return self._run()
+        except RuntimeError as exc:  # a collective failed: a peer rank went away
+            error = lost_peer(exc, self.dist, f"last checkpoint: {getattr(self, 'last_saved', None) or 'none'}")
+            if error is None:
+                raise
+            raise error from None
         finally:
             if lock is not None:
                 lock.release()
@@ -186,12 +204,14 @@ class Trainer:
         self.checkpoints = self.run_dir / rundir.CHECKPOINTS
         self.metrics = MetricsLog(self.run_dir / rundir.METRICS)
         self.last_saved: Path | None = None
+        self._rng_ranks: list | None = None  # every rank's RNG key (distributed runs)
         self.last_metrics: dict = {}
         self.elapsed = 0.0
 
     def _write_new_run(self) -> None:
         if not self.is_main:
             return
+        _clear_old_run(self.run_dir)
         write_toml(self.run_dir / rundir.CONFIG_TOML, self.config.to_dict(self.model_config))
         rundir.save_tokenizers(self.data.tokenizers, self.run_dir / rundir.TOKENIZER_DIR)
         self.metrics.path.write_text("")
@@ -213,6 +233,7 @@ class Trainer:
         mx.eval(self.model.parameters(), self.optimizer.state)
         self.train_iter.load_state_dict(state["data"])
         _set_rng_state(state["rng"])
+        self._rng_ranks = state.get("rng_ranks")
         self.step = int(state["step"])
         best = state.get("best_valid_loss")
         self.best_loss = math.inf if best is None else float(best)
@@ -230,6 +251,7 @@ class Trainer:
             "epoch": int(getattr(self.train_iter, "epoch", 0)),
             "data": self.train_iter.state_dict(),
             "rng": _rng_state(),
+            **({"rng_ranks": self._rng_ranks} if self.dist.active else {}),
             "best_valid_loss": None if math.isinf(self.best_loss) else self.best_loss,
             "best_step": self.best_step,
             "bad_evals": self.bad_evals,
@@ -240,6 +262,9 @@ class Trainer:
 
     def _save(self, best: bool = False) -> Path:
         path = ckpt.step_name(self.step)
+        self.dist.beat(f"saving at step {self.step}")
+        if self.dist.active:  # a collective: every rank saves at the same steps
+            self._rng_ranks = self.dist.gather(_rng_state())
         if self.is_main:
             if self.last_saved is None or self.last_saved.name != path:
                 self.last_saved = ckpt.write_checkpoint(self.checkpoints, self.step, self.model,
@@ -248,6 +273,21 @@ class Trainer:
                 ckpt.set_best(self.checkpoints, self.last_saved)
             ckpt.prune(self.checkpoints, self.config.train.keep_last)
         return self.checkpoints / path
+
+    def _sync_ranks(self) -> None:
+        """All ranks start from rank 0's weights and optimizer state at the same step; each rank
+        gets its own dropout stream (rank 0 keeps the single-process one), restored on resume."""
+        if not self.dist.active:
+            return
+        self.dist.check_same(self.step, "step to start from")
+        self.model.update(self.dist.broadcast(self.model.parameters()))
+        self.optimizer.state = self.dist.broadcast(self.optimizer.state)
+        keys = self._rng_ranks
+        if keys and len(keys) == self.world_size:
+            _set_rng_state(keys[self.rank])
+        elif self.rank > 0:
+            _set_rng_state(np.array(mx.random.split(mx.random.state[0], self.world_size)[self.rank]).tolist())
+        self._rng_ranks = self.dist.gather(_rng_state())
 
     def _check_finite(self, health: mx.array, since: int) -> None:
         if not math.isfinite(health.item()):
@@ -260,10 +300,11 @@ class Trainer:
         t = self.config.train
         self.model.eval()
         try:
-            result = validation_loss(self.model, self.data.batches("valid", seed=t.seed, shuffle=False),
-                                     t.eval_batches)
+            self.dist.beat(f"evaluating at step {self.step}")
+            valid = self.data.batches("valid", seed=t.seed, shuffle=False, rank=self.rank, world_size=self.world_size)
+            result = validation_loss(self.model, valid, t.eval_batches, reduce=self.dist.sum)
             samples = []
-            if self.config.kind == "seq2seq" and t.bleu_samples and self.data.texts.get("valid"):
+            if self.is_main and self.config.kind == "seq2seq" and t.bleu_samples and self.data.texts.get("valid"):
                 pairs = list(self.data.texts["valid"][: t.bleu_samples])
                 result["bleu"], samples = sample_bleu(self.model, self.data.tokenizers, pairs,
                                                       self.config.data.max_len)
@@ -279,8 +320,9 @@ class Trainer:
             self._restore()
         else:
             self._write_new_run()
+        self._sync_ranks()
         stepper = TrainStep(self.model, self.optimizer, t.label_smoothing if self.config.kind != "regression" else 0.0,
-                            t.clip_norm, t.compile, self.reduce_grads)
+                            t.clip_norm, t.compile, self.dist.reducer())
         self.samples = []
         self.model.train()
         progress = Progress(t.steps, self.step, self.show_progress)
@@ -297,14 +339,20 @@ class Trainer:
                     interval_loss, interval_count = interval_loss + loss, interval_count + count
                     health = health + 0.0 * loss + 0.0 * norm  # NaN/inf anywhere makes it non-finite
                     mx.eval(stepper.state, interval_loss, interval_count, health, norm)
+                    self.dist.beat(f"step {self.step}")
                     interval_tokens += sum(_targets(b) for b in micro)
                     self.elapsed = elapsed0 + time.time() - run_t0
-                    last = self.step == t.steps
+                    time_up = t.max_minutes > 0 and time.time() - run_t0 >= 60.0 * t.max_minutes
+                    if self.dist.active:  # every rank takes the same branches below
+                        sigint.raised, time_up = self.dist.any(sigint.raised, time_up)
+                    last = self.step == t.steps or time_up
                     epochs_done = t.epochs and getattr(self.train_iter, "epoch", 0) >= t.epochs
 
                     if self.step % t.log_every == 0 or last or sigint.raised or epochs_done:
                         self._check_finite(health, interval_start)
                         seconds = max(time.time() - interval_t0, 1e-9)
+                        if self.dist.active:
+                            interval_tokens = self.dist.sum([interval_tokens])[0]
                         record = {
                             "split": "train", "step": self.step,
                             "epoch": int(getattr(self.train_iter, "epoch", 0)),
@@ -349,6 +397,9 @@ class Trainer:
                         break
                     if epochs_done:
                         status = "epochs_done"
+                        break
+                    if time_up:
+                        status = "stopped_at_time_limit"
                         break
         finally:
             progress.close()

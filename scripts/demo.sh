@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `make demo`: train a small German->English translator on the Ding dictionary's example
+# sentences for a few minutes on CPU, evaluate it on held-out sentences, translate a handful,
+# draw its curves; then a short character-level Shakespeare LM and a sample. Works offline.
+#
+# Knobs (environment): DEMO_TRANSLATE_MINUTES (default 5), DEMO_LM_MINUTES (default 2),
+# DEMO_OUT (default runs/demo), PYTHON (default .venv/bin/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-.venv/bin/python}
+OUT=${DEMO_OUT:-runs/demo}
+T_MIN=${DEMO_TRANSLATE_MINUTES:-5}
+LM_MIN=${DEMO_LM_MINUTES:-2}
+SHARED=${MLXT_SHARED_DATA:-../shared/data}
+DING=/usr/share/trans/de-en
+# One BLAS thread: the matrices of these small models gain little from a second thread, and
+# spinning BLAS threads slow everything down badly when the cores are shared.
+export MLXT_NUM_THREADS=${MLXT_NUM_THREADS:-1}
+mlxt() { "$PY" -m mlxt "$@"; }
+say() { printf '\n== %s\n' "$*"; }
+
+mkdir -p "$OUT"
+start=$(date +%s)
+
+# -- 1. the corpus ---------------------------------------------------------------------------
+translate_data=()
+if [ ! -f "$DING" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing the Ding dictionary (apt-get install -y trans-de-en)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q trans-de-en >/dev/null 2>&1 || true
+    fi
+fi
+if [ -f "$DING" ]; then
+    say "corpus: ding-de-en ($DING)"
+elif [ -f "$SHARED/tatoeba-deu-eng/deu-eng.zip" ]; then
+    echo "The Ding dictionary is not installed; to use it run:  sudo apt-get install trans-de-en"
+    say "corpus: falling back to the Tatoeba German-English copy in $SHARED/tatoeba-deu-eng"
+    translate_data=(--set data.corpus=tatoeba-deu-eng --set "data.source=$SHARED/tatoeba-deu-eng"
+                    --set data.dedup=true --set data.valid_size=1000 --set data.test_size=1000)
+else
+    echo "mlxt demo: no German-English corpus available offline." >&2
+    echo "Install the Ding dictionary with:  sudo apt-get install trans-de-en   (then run make demo again)" >&2
+    exit 2
+fi
+
+# -- 2. the translator -----------------------------------------------------------------------
+TR="$OUT/translate-de-en"
+say "training a small German->English Transformer for about $T_MIN minutes (configs/translate-ding-de-en.toml)"
+mlxt train --config configs/translate-ding-de-en.toml --run-dir "$TR" --overwrite \
+    --set train.steps=100000 --set "train.max_minutes=$T_MIN" "${translate_data[@]}"
+
+say "BLEU on 200 held-out test sentences (beam 4)"
+mlxt evaluate --split test --limit 200 --beam 4 --output "$TR/eval-test.json" "$TR"
+
+say "a handful of translations"
+mlxt translate --beam 4 "$TR" \
+    "Ich habe keine Ahnung." \
+    "Das ist nicht meine Schuld." \
+    "Wir müssen jetzt gehen." \
+    "Er hat mir das Buch gegeben." \
+    "Kannst du mir helfen?" \
+    "Sie wohnt in einer kleinen Stadt."
+
+# -- 3. the Shakespeare LM -------------------------------------------------------------------
+LM="$OUT/shakespeare-char"
+lm_data=()
+if [ -f "$SHARED/tinyshakespeare/input.txt" ]; then
+    lm_data=(--set "data.source=$SHARED/tinyshakespeare")
+elif ! "$PY" - <<'PY' 2>/dev/null
+from mlxt.data.corpora import get_corpus
+ok, _ = get_corpus("tinyshakespeare").availability()
+raise SystemExit(0 if ok else 1)
+PY
+then
+    echo "tiny Shakespeare is not available offline; using the built-in 'shakespeare' corpus instead"
+    lm_data=(--set data.corpus=shakespeare)
+fi
+say "training nanoGPT's baby GPT on Shakespeare characters for about $LM_MIN minutes (configs/shakespeare-char.toml)"
+mlxt train --config configs/shakespeare-char.toml --run-dir "$LM" --overwrite \
+    --set "train.max_minutes=$LM_MIN" --set train.compile=false "${lm_data[@]}"
+
+say "a sample (mlxt generate)"
+mlxt generate --prompt "ROMEO:" --max-tokens 300 --temperature 0.8 --seed 0 "$LM"
+echo
+
+# -- 4. where things are ---------------------------------------------------------------------
+say "done in $(( $(date +%s) - start )) s; everything is under $OUT/"
+cat <<TXT
+  translator run:     $TR   (checkpoints/, config.toml, tokenizer/, metrics.jsonl)
+  translator curves:  $TR/curves.png
+  test-set report:    $TR/eval-test.json
+  language model run: $LM
+  LM curves:          $LM/curves.png
+Try:  $PY -m mlxt translate $TR "Guten Morgen!"
+      $PY -m mlxt generate $LM --prompt "JULIET:" --max-tokens 200
+TXT
