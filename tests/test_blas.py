@@ -109,6 +109,41 @@ def ctypes_exports(path: Path) -> set[str]:
     return {line.split()[-1] for line in listing.splitlines() if line.strip()}
 
 
+FASTMATH_PROBE = r"""
+import sys
+import mlxt, mlx.core as mx, mlx.nn as nn, numpy as np
+from mlxt import _blas
+x = np.concatenate([np.linspace(-100, 100, 200_001, dtype=np.float32),
+                    np.array([np.nan, np.inf, -np.inf, -0.0, 1e-40, -1e-40, 88.0, 88.1, -88.0, -88.1],
+                             dtype=np.float32)])
+xm = mx.array(x)
+fused = [mx.compile(lambda a: mx.exp(a * 1.0) + 0.0), mx.compile(lambda a: mx.erf(a * 1.0) + 0.0),
+         mx.compile(mx.grad(lambda a: nn.gelu(a).sum())), mx.compile(lambda a: mx.sigmoid(a * 2.0))]
+out = np.stack([np.array(f(xm)) for f in fused])
+np.save(sys.argv[1], out)
+print(_blas.state().fastmath is not None, "_mlx_fastmath" in open("/proc/self/maps").read())
+"""
+
+
+def test_fastmath_kernels_are_bitwise_identical_to_mlx(tmp_path):
+    """Compiled kernels calling the FMA exp/erf give exactly MLX's own results."""
+    outputs = []
+    for flag in ("1", "0"):
+        env = {k: v for k, v in os.environ.items() if k not in ("MLXT_BLAS", "MLXT_FASTMATH")}
+        env["MLXT_FASTMATH"] = flag
+        path = tmp_path / f"out{flag}.npy"
+        proc = subprocess.run([sys.executable, "-c", FASTMATH_PROBE, str(path)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        loaded, mapped = proc.stdout.split()
+        fma_cpu = _blas._cpu_has_fma()
+        assert loaded == mapped == str(flag == "1" and fma_cpu)
+        outputs.append(np.load(path))
+    fast, plain = outputs
+    assert np.isnan(fast).sum() > 0 and np.isinf(fast).sum() > 0  # special values were covered
+    np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
+
+
 # -- correctness in this process (conftest imports mlxt first, so the fast BLAS is live) -----
 
 def test_this_process_uses_the_fast_blas():

@@ -49,6 +49,7 @@ def collect(size: int = 1024, bench: bool = True) -> dict:
             "shim": state.shim,
             "config": state.config(),
             "reason": state.reason or None,
+            "fastmath": state.fastmath,
         },
         "threads": {
             "openblas": state.num_threads(),
@@ -77,6 +78,8 @@ def format_text(info: dict) -> str:
             used += f"\n                via shim {blas['shim']}"
             if blas["forwarded_calls"]:
                 used += f" ({blas['forwarded_calls']} calls forwarded)"
+        used += "\n                FMA exp/erf for compiled kernels: " + (
+            blas["fastmath"] or "off (MLXT_FASTMATH=0, no FMA CPU, or not built)")
     else:
         used = f"{blas['source']} ({blas['reason']})"
     threads = info["threads"]

@@ -1,0 +1,266 @@
+"""Training throughput, mlxt (compiled MLX step) against plain PyTorch eager, same run:
+
+(a) seq2seq: d_model 256, 4 heads, 3+3 layers, ff 1024, shared vocabulary 8000, batch 32 x 32;
+(b) nanoGPT's CPU "baby GPT": 4 layers, 4 heads, 128 dims, block 64, batch 12, vocabulary 65.
+
+Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp32 matmul peak
+MLX reaches in this run) and the mlxt/torch ratio. PyTorch runs in a worker process (two
+frameworks' thread pools spinning in one process would slow each other down); the two alternate
+in rounds so a busy machine slows both alike, and ms/step is the median over all timed steps.
+The first compiled MLX step JIT-builds C++ (tens of seconds, cached under $TMPDIR/mlx), which is
+not timed.
+
+    .venv/bin/python benchmarks/bench_train.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import common
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+
+from mlxt.model import ModelConfig, build_model
+from mlxt.train import step as train_step
+from mlxt.train.step import TrainStep
+from one_pass_ce import one_pass_cross_entropy
+
+
+@dataclass
+class Case:
+    name: str
+    config: ModelConfig
+    batch: int
+    src_len: int  # 0 for a decoder-only model
+    tgt_len: int
+    lr: float
+    betas: tuple
+    weight_decay: float
+    smoothing: float
+
+
+SEQ2SEQ = Case(
+    "seq2seq d256 3+3 (32x32)",
+    ModelConfig(kind="seq2seq", vocab_size=8000, d_model=256, num_heads=4, num_encoder_layers=3,
+                num_decoder_layers=3, d_ff=1024, dropout=0.1, share_embeddings=True, tie_output=True),
+    batch=32, src_len=32, tgt_len=32, lr=5e-4, betas=(0.9, 0.98), weight_decay=0.01, smoothing=0.1,
+)
+BABY_GPT = Case(
+    "baby GPT 4L 128d (12x64)",
+    ModelConfig(kind="lm", vocab_size=65, d_model=128, num_heads=4, num_encoder_layers=0,
+                num_decoder_layers=4, d_ff=512, dropout=0.0, activation="gelu", norm_first=True,
+                positional="learned", max_len=64, scale_embedding=False, tie_output=True,
+                attention_bias=False, ffn_bias=False),
+    batch=12, src_len=0, tgt_len=64, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1, smoothing=0.0,
+)
+CASES = (SEQ2SEQ, BABY_GPT)
+
+
+def forward_flops(case: Case) -> float:
+    """Matmul FLOPs of one forward pass (projections, attention scores and mixing, output)."""
+    c, B, S, T = case.config, case.batch, case.src_len, case.tgt_len
+    d, ff, V = c.d_model, c.d_ff, c.vocab_size
+    proj = lambda n, rows: 2 * B * rows * d * d * n  # noqa: E731  n projections d -> d
+    attn = lambda q, k: 2 * 2 * B * q * k * d  # noqa: E731  scores and weighted sum
+    ffn = lambda rows: 2 * 2 * B * rows * d * ff  # noqa: E731
+    total = 2 * B * T * d * V  # output projection
+    for _ in range(c.num_encoder_layers if c.kind == "seq2seq" else 0):
+        total += proj(4, S) + attn(S, S) + ffn(S)
+    for _ in range(c.num_decoder_layers):
+        total += proj(4, T) + attn(T, T) + ffn(T)
+        if c.kind == "seq2seq":
+            total += proj(2, T) + proj(2, S) + attn(T, S)
+    return float(total)
+
+
+def make_batches(case: Case, count: int, seed: int = 0) -> list[dict]:
+    """Random token batches (ids >= 4, so no padding, no special tokens)."""
+    rng = np.random.default_rng(seed)
+    V = case.config.vocab_size
+    ids = lambda L: rng.integers(4, V, size=(case.batch, L), dtype=np.int32)  # noqa: E731
+    if case.config.kind == "seq2seq":
+        return [{"src": ids(case.src_len), "tgt_in": ids(case.tgt_len), "tgt_out": ids(case.tgt_len)}
+                for _ in range(count)]
+    return [{"inputs": ids(case.tgt_len), "targets": ids(case.tgt_len)} for _ in range(count)]
+
+
+@contextmanager
+def loss_function(fn):
+    """Run `TrainStep` with ``fn`` as its cross-entropy (`step.batch_loss` looks it up per call)."""
+    saved = train_step.label_smoothed_cross_entropy
+    train_step.label_smoothed_cross_entropy = fn or saved
+    try:
+        yield
+    finally:
+        train_step.label_smoothed_cross_entropy = saved
+
+
+def check_one_pass_ce() -> float:
+    """Largest gradient difference of the proposed loss against mlxt's (asserted tiny)."""
+    rng = np.random.default_rng(1)
+    logits = mx.array(3 * rng.standard_normal((4, 7, 300)).astype(np.float32))
+    targets = mx.array(rng.integers(0, 300, (4, 7)).astype(np.int32))
+    worst = 0.0
+    for smoothing in (0.0, 0.1):
+        ref = mx.value_and_grad(lambda x: train_step.label_smoothed_cross_entropy(x, targets, smoothing)[0])(logits)
+        new = mx.value_and_grad(lambda x: one_pass_cross_entropy(x, targets, smoothing)[0])(logits)
+        assert abs(ref[0].item() - new[0].item()) <= 1e-5 * abs(ref[0].item()), (ref[0], new[0])
+        worst = max(worst, mx.abs(ref[1] - new[1]).max().item())
+    assert worst < 1e-5, worst
+    return worst
+
+
+class MlxRunner:
+    def __init__(self, case: Case, compile: bool = True, loss=None):
+        self.loss = loss
+        mx.random.seed(0)
+        self.model = build_model(case.config)
+        self.model.train()
+        opt = optim.AdamW(learning_rate=case.lr, betas=list(case.betas), eps=1e-9 if case.smoothing else 1e-8,
+                          weight_decay=case.weight_decay, bias_correction=True)
+        self.step = TrainStep(self.model, opt, smoothing=case.smoothing, clip_norm=1.0, compile=compile)
+
+    def __call__(self, batch: dict) -> float:
+        with loss_function(self.loss):
+            loss, count, norm = self.step([batch])
+            mx.eval(loss, count, norm, self.step.state)
+        return loss.item() / count.item()
+
+
+class TorchRunner:
+    def __init__(self, case: Case):
+        torch = common.import_torch()
+        import torch.nn.functional as F
+
+        from torch_models import TorchGPT, TorchSeq2Seq
+
+        torch.manual_seed(0)
+        c = case.config
+        if c.kind == "seq2seq":
+            self.model = TorchSeq2Seq(c.vocab_size, c.d_model, c.num_heads, c.num_encoder_layers,
+                                      c.num_decoder_layers, c.d_ff, c.dropout)
+        else:
+            self.model = TorchGPT(c.vocab_size, c.d_model, c.num_heads, c.num_decoder_layers, c.d_ff, c.max_len)
+        self.model.train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=case.lr, betas=case.betas,
+                                     eps=1e-9 if case.smoothing else 1e-8, weight_decay=case.weight_decay)
+        self.case, self.torch, self.F = case, torch, F
+
+    def __call__(self, batch: dict) -> float:
+        torch, F = self.torch, self.F
+        if self.case.config.kind == "seq2seq":
+            logits = self.model(torch.from_numpy(batch["src"]).long(), torch.from_numpy(batch["tgt_in"]).long())
+            labels = torch.from_numpy(batch["tgt_out"]).long()
+        else:
+            logits = self.model(torch.from_numpy(batch["inputs"]).long())
+            labels = torch.from_numpy(batch["targets"]).long()
+        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0,
+                               label_smoothing=self.case.smoothing, reduction="sum")
+        count = (labels != 0).sum()
+        self.opt.zero_grad(set_to_none=True)
+        (loss / count).backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        return loss.item() / count.item()
+
+
+class TorchWorker:
+    """A `TorchRunner` in a child process: ``worker(batches)`` returns its step times."""
+
+    def __init__(self, case_index: int):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--torch-worker", str(case_index)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def steps(self, indices: list[int]) -> list[float]:
+        self.proc.stdin.write(json.dumps(indices) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the PyTorch benchmark worker died (see its error above)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def torch_worker(case_index: int) -> None:
+    """Child side of `TorchWorker`: read a JSON list of batch indices, answer with step times."""
+    case = CASES[case_index]
+    batches = make_batches(case, 4)
+    runner = TorchRunner(case)
+    for line in sys.stdin:
+        times = time_steps(runner, [batches[i] for i in json.loads(line)])
+        print(json.dumps(times), flush=True)
+
+
+def time_steps(runner, batches: list[dict]) -> list[float]:
+    times = []
+    for batch in batches:
+        start = time.perf_counter()
+        runner(batch)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompiled: bool = True) -> list[list]:
+    batches = make_batches(case, 4)
+    runners = {"mlxt": MlxRunner(case)}
+    runners["mlxt + one-pass CE (proposed)"] = MlxRunner(case, loss=one_pass_cross_entropy)
+    if uncompiled:
+        runners["mlxt (no compile)"] = MlxRunner(case, compile=False)
+    worker = TorchWorker(CASES.index(case))
+    times = {name: [] for name in [*runners, "torch eager"]}
+    try:
+        worker.steps([0, 1, 2])  # warm-up: compilation, allocator, thread pools
+        for runner in runners.values():
+            time_steps(runner, batches[:3])
+        for r in range(rounds):
+            order = [(r + i) % len(batches) for i in range(steps)]
+            times["torch eager"] += worker.steps(order)
+            for name, runner in runners.items():
+                times[name] += time_steps(runner, [batches[i] for i in order])
+    finally:
+        worker.close()
+    tokens = case.batch * case.tgt_len
+    flops = 3.0 * forward_flops(case)
+    torch_ms = float(np.median(times["torch eager"])) * 1e3
+    rows = []
+    for name in times:
+        ms = float(np.median(times[name])) * 1e3
+        mfu = flops / (ms / 1e3) / (peak_gflops * 1e9)
+        rows.append([case.name, name, tokens / (ms / 1e3), ms, f"{100 * mfu:.1f}%", f"{torch_ms / ms:.2f}x"])
+    return rows
+
+
+HEADERS = ["training", "implementation", "tokens/s", "ms/step", "MFU", "vs torch"]
+
+
+def run(peak_gflops: float | None = None) -> tuple[list[str], list[list], dict]:
+    from bench_matmul import peak_gflops as measure_peak
+
+    peak = peak_gflops or measure_peak()
+    rounds, steps = (2, 2) if common.quick() else (3, 4)
+    check_one_pass_ce()
+    rows = []
+    for case in CASES:
+        rows += bench_case(case, peak, rounds, steps)
+    return HEADERS, rows, {"peak_gflops": peak}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--torch-worker"]:
+        torch_worker(int(sys.argv[2]))
+        raise SystemExit(0)
+    print(common.machine())
+    headers, rows, extra = run()
+    print(f"MFU against the fp32 matmul peak of this run: {extra['peak_gflops']:.0f} GFLOP/s")
+    print(common.table(headers, rows))

@@ -1,0 +1,54 @@
+"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding.
+
+    .venv/bin/python benchmarks/run_all.py [--out results.md]
+
+Environment: ``MLXT_NUM_THREADS=N`` gives OpenBLAS and PyTorch N threads each (use 1 on a
+busy machine: multi-threaded BLAS degrades badly when cores are oversubscribed);
+``MLXT_BENCH_QUICK=1`` runs fewer steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import common
+
+import bench_decode
+import bench_matmul
+import bench_train
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the tables (markdown) to this file")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    sections = [f"Machine: {common.machine()}", f"Command: {' '.join(['benchmarks/run_all.py', *(argv or sys.argv[1:])])}"]
+
+    def show(text: str) -> None:
+        print(text + "\n", flush=True)
+        sections.append(text)
+
+    show("\n".join(sections))
+    headers, rows, extra = bench_matmul.run()
+    show(common.table(headers, rows))
+    peak = extra["peak_gflops"]
+    headers, rows, _ = bench_train.run(peak)
+    show(f"MFU against the fp32 matmul peak of this run (MLX 1024^3): {peak:.0f} GFLOP/s\n\n"
+         + common.table(headers, rows))
+    headers, rows, extra = bench_decode.run()
+    show(f"Decoding: seq2seq batch {bench_decode.BATCH}, {bench_decode.OUT_LEN} output tokens each; "
+         f"baby GPT batch 1, {bench_decode.GEN_LEN} new tokens (cached == uncached outputs: "
+         f"{extra['cache_matches_no_cache']})\n\n" + common.table(headers, rows))
+    show(f"Total benchmark time: {time.perf_counter() - start:.0f} s; "
+         f"load average at the end: {open('/proc/loadavg').read().split()[0]}")
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n\n".join(sections[2:]) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
