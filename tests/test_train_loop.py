@@ -62,3 +62,12 @@ def test_plot_cli(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "mlxt", "plot", str(tmp_path / "nope")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "metrics.jsonl: not found" in missing.stderr
+
+
+def test_eta_respects_time_limit():
+    stream = io.StringIO()
+    progress = Progress(total=10**6, initial=0, stream=stream, time_limit=120.0)
+    progress.start -= 10.0  # 10 steps took 10 s: a million steps would take days
+    progress.update(10, 2.5, 1e-3, 1234.0)
+    eta = stream.getvalue().strip().split("eta ")[1]
+    assert eta in ("01:50", "01:49")

@@ -15,9 +15,13 @@ def _format_eta(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total: int, initial: int = 0, enabled: bool = True, stream=None):
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True, stream=None,
+                 time_limit: float = 0.0):
+        """``time_limit``: seconds after which training stops whatever the step (0 = none); the
+        ETA is the sooner of the two ends."""
         self.stream = stream or sys.stderr
         self.total, self.start_step, self.start = total, initial, time.time()
+        self.time_limit = time_limit
         self.enabled = enabled
         self.bar = None
         if enabled and getattr(self.stream, "isatty", lambda: False)():
@@ -34,9 +38,12 @@ class Progress:
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
             self.bar.refresh()
             return
-        done = step - self.start_step
-        rate = done / max(time.time() - self.start, 1e-9)
-        eta = _format_eta((self.total - step) / rate) if rate > 0 else "?"
+        done, spent = step - self.start_step, max(time.time() - self.start, 1e-9)
+        rate = done / spent
+        left = (self.total - step) / rate if rate > 0 else float("inf")
+        if self.time_limit > 0:
+            left = min(left, self.time_limit - spent)
+        eta = _format_eta(left) if left != float("inf") else "?"
         print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.3e}  {tokens_per_s:,.0f} tok/s  eta {eta}",
               file=self.stream, flush=True)
 

@@ -325,7 +325,7 @@ class Trainer:
                             t.clip_norm, t.compile, self.dist.reducer())
         self.samples = []
         self.model.train()
-        progress = Progress(t.steps, self.step, self.show_progress)
+        progress = Progress(t.steps, self.step, self.show_progress, time_limit=60.0 * t.max_minutes)
         status = "finished"
         interval_loss = interval_count = health = mx.array(0.0)
         interval_start, interval_tokens, interval_t0 = self.step, 0, time.time()
