@@ -16,6 +16,11 @@ def register(subparsers) -> None:
     p.add_argument("--run-dir", help="where to write the run (default: [train] run_dir, else out_dir/<config name>)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="data-parallel training in N processes on this machine (a local ring, like "
+                        "`mlx.launch -n N --backend ring`); see docs/distributed.md")
+    p.add_argument("--backend", default="any", help="mx.distributed backend when started by a launcher "
+                                                    "(any, ring, mpi, nccl, jaccl; default: any)")
     p.set_defaults(func=run)
 
 
@@ -31,16 +36,29 @@ def run(args) -> int:
     else:
         config, run_dir = load_config(args.config, args.overrides), args.run_dir
 
+    if args.workers != 1:
+        from mlxt.train import distributed
+
+        return distributed.run_workers(args.workers, _rank_argv(args), grace=30.0)
+    from mlxt.train.distributed import setup
+
+    dist = setup(args.backend, config.train.dist_timeout)  # one process unless a launcher started us
+
     def log(message: str) -> None:
-        if not args.quiet:
+        if not args.quiet and dist.is_main:
             print(message, file=sys.stderr, flush=True)
 
     try:
         result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                       show_progress=not args.quiet, log=log)
+                       show_progress=not args.quiet and dist.is_main, log=log, dist=dist)
     except TrainingInterrupted as exc:
-        print(f"mlxt: {exc}", file=sys.stderr)
+        if dist.is_main:
+            print(f"mlxt: {exc}", file=sys.stderr)
         return 130
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return 0
     best = ckpt_line = ""
     if result.best_valid_loss is not None:
         best = f"; best valid loss {result.best_valid_loss:.4f} at step {result.best_step}"
@@ -49,3 +67,14 @@ def run(args) -> int:
         print(f"  src: {source}\n  ref: {reference}\n  hyp: {hypothesis}")
     print(f"run directory: {result.run_dir}{ckpt_line}")
     return 0
+
+
+def _rank_argv(args) -> list[str]:
+    """The ``mlxt train`` command line of one rank under ``--workers``."""
+    argv = ["train", *(["--config", args.config] if args.config else ["--resume", args.resume])]
+    for text in args.overrides:
+        argv += ["--set", text]
+    argv += ["--run-dir", args.run_dir] if args.run_dir else []
+    argv += ["--overwrite"] if args.overwrite else []
+    argv += ["--quiet"] if args.quiet else []
+    return argv + ["--backend", "ring"]
