@@ -73,12 +73,15 @@ def input_chunks(args, size: int):
             yield lines[i : i + size]
         return
     size = 1 if sys.stdin.isatty() else size
-    chunk = []
-    for line in sys.stdin:
-        chunk.append(line.rstrip("\r\n"))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
+    chunk, number = [], 0
+    try:
+        for number, line in enumerate(sys.stdin, 1):
+            chunk.append(line.rstrip("\r\n"))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except UnicodeDecodeError as exc:
+        raise MlxtError(f"<stdin>:{number + 1}: not UTF-8 text ({exc.reason})") from None
     if chunk:
         yield chunk
 
@@ -107,7 +110,10 @@ def run(args) -> int:
         raise MlxtError(f"--n-best: expected 1..beam size ({beam}), got {args.n_best}")
     model, toks = loaded.model, loaded.tokenizers
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as exc:
+        raise MlxtError(f"{args.output}: cannot write the translations ({exc.strerror})") from None
     sources, hyps = [], []
     try:
         for texts in input_chunks(args, 16 * args.batch_size):

@@ -25,7 +25,12 @@ def cache_root() -> Path:
 def file_stats(paths: list[Path]) -> list[dict]:
     out = []
     for p in paths:
-        st = Path(p).stat()
+        try:
+            st = Path(p).stat()
+        except FileNotFoundError:
+            from mlxt.errors import MlxtError
+
+            raise MlxtError(f"{p}: file not found") from None
         out.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from mlxt.decode.beam import Hypothesis, beam_search_nbest
 from mlxt.decode.greedy import greedy
+from mlxt.errors import MlxtError
 
 
 def warn(message: str) -> None:
@@ -31,7 +32,10 @@ def encode_sources(texts: list[str], tokenizer, eos_id: int, max_len: int, lower
         if not text.strip():
             out.append([])
             continue
-        ids = tokenizer.encode(text)
+        try:
+            ids = tokenizer.encode(text)
+        except MlxtError as exc:  # text the tokenizer refuses (lone surrogates): say which input
+            raise MlxtError(f"input {i}: {exc}") from None
         if len(ids) + 1 > max_len:
             warn(f"input {i}: {len(ids)} tokens, more than the model's {max_len - 1}; truncated")
             ids = ids[: max_len - 1]

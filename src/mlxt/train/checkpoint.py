@@ -88,8 +88,13 @@ def write_checkpoint(root: str | Path, step: int, model, model_config, state: di
             shutil.rmtree(final)
         os.rename(tmp, final)
         fsync_dir(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        # A full disk or a missing permission (MLX reports its write errors as RuntimeError).
+        if isinstance(exc, (OSError, RuntimeError)):
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MlxtError(f"{final}: cannot write the checkpoint ({reason}); "
+                            "earlier checkpoints are intact") from None
         raise
     return final
 
@@ -173,7 +178,11 @@ def read_optimizer_state(checkpoint: str | Path) -> dict:
     path = Path(checkpoint) / OPTIMIZER_FILE
     if not path.exists():
         raise MlxtError(f"{path}: missing (cannot resume training without the optimizer state)")
-    return tree_unflatten(list(mx.load(str(path)).items()))
+    try:
+        flat = mx.load(str(path))
+    except Exception as exc:  # mlx raises RuntimeError/ValueError on a corrupt file
+        raise MlxtError(f"{path}: cannot read the optimizer state ({exc})") from None
+    return tree_unflatten(list(flat.items()))
 
 
 def load_weights_checked(model, path: str | Path) -> None:

@@ -145,7 +145,10 @@ def _start_run_dir(run_dir: Path, overwrite: bool) -> None:
                 f"pick another with --set train.run_dir=DIR, or pass --overwrite to delete it")
         with RunLock(run_dir):  # refuses if a process is training there
             pass
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MlxtError(f"{run_dir}: cannot create the run directory ({exc.strerror or exc})") from None
 
 
 def _clear_old_run(run_dir: Path) -> None:
@@ -227,6 +230,9 @@ class Trainer:
             raise MlxtError(f"{self.run_dir / rundir.TOKENIZER_DIR}: the prepared data's tokenizer differs from "
                             "the run's (was the corpus or [data] changed?); cannot resume exactly")
         state = ckpt.read_state(path)
+        kind = ModelConfig.load(path / ckpt.CONFIG_FILE).kind
+        if kind != self.model_config.kind:
+            raise MlxtError(f"{path}: holds a {kind} model, this run trains a {self.model_config.kind} model")
         ckpt.load_weights_checked(self.model, path / ckpt.MODEL_FILE)
         self.optimizer.state = ckpt.read_optimizer_state(path)
         self.optimizer.init(self.model.trainable_parameters())
