@@ -227,6 +227,23 @@ def test_other_rank_stops_with_an_error(tmp_path, env, how, capfd):
     _check_intact_checkpoint(run)
 
 
+def test_ctrl_c_stops_all_ranks_at_the_same_step(tmp_path, env, capfd):
+    """Ctrl-C reaches every rank at a different moment of its step; the ranks agree on it, so
+    rank 0 saves one checkpoint at the step where all stop, and none loses its peer."""
+    procs, run = _start_long_run(tmp_path, env, 60.0)
+    time.sleep(0.5)
+    for p in procs:
+        os.kill(p.pid, signal.SIGINT)
+    codes = [p.wait(timeout=60) for p in procs]
+    err = capfd.readouterr().err
+    assert codes == [130, 130], err
+    assert "lost the connection" not in err and "no progress" not in err
+    line = next(x for x in err.splitlines() if x.startswith("mlxt: interrupted at step "))
+    step = int(line.split("interrupted at step ")[1].split(";")[0])
+    assert ckpt.latest_checkpoint(run / "checkpoints").name == ckpt.step_name(step)
+    assert [r["step"] for r in _train_records(run)][-1] == step
+
+
 # -- the compiled step -----------------------------------------------------------------------------
 COMPILED_WORKER = """
 import json, sys

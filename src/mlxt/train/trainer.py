@@ -349,12 +349,13 @@ class Trainer:
                     interval_tokens += sum(_targets(b) for b in micro)
                     self.elapsed = elapsed0 + time.time() - run_t0
                     time_up = t.max_minutes > 0 and time.time() - run_t0 >= 60.0 * t.max_minutes
+                    interrupted = sigint.raised  # read once: a Ctrl-C may land anywhere in the step
                     if self.dist.active:  # every rank takes the same branches below
-                        sigint.raised, time_up = self.dist.any(sigint.raised, time_up)
+                        interrupted, time_up = self.dist.any(interrupted, time_up)
                     last = self.step == t.steps or time_up
                     epochs_done = t.epochs and getattr(self.train_iter, "epoch", 0) >= t.epochs
 
-                    if self.step % t.log_every == 0 or last or sigint.raised or epochs_done:
+                    if self.step % t.log_every == 0 or last or interrupted or epochs_done:
                         self._check_finite(health, interval_start)
                         seconds = max(time.time() - interval_t0, 1e-9)
                         if self.dist.active:
@@ -390,10 +391,10 @@ class Trainer:
                             progress.write("step {}: {}".format(self.step, "  ".join(
                                 f"{k} {v:.4f}" for k, v in result.items())))
 
-                    if self.step % t.save_every == 0 or last or improved or stop_early or sigint.raised or epochs_done:
+                    if self.step % t.save_every == 0 or last or improved or stop_early or interrupted or epochs_done:
                         self._check_finite(health, interval_start)
                         self._save(best=improved)
-                    if sigint.raised:
+                    if interrupted:
                         raise TrainingInterrupted(
                             f"interrupted at step {self.step}; checkpoint saved; continue with "
                             f"`mlxt train --resume {self.run_dir}`", self.last_saved)
