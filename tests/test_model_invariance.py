@@ -11,7 +11,9 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 
+from mlxt.decode.cache import make_cache
 from mlxt.model import (
     DecoderLayer,
     Encoder,
@@ -236,8 +238,6 @@ def test_fully_masked_source_row_is_finite_forward_and_backward(rng):
 
     loss, grads = nn.value_and_grad(model, loss_fn)(model)
     assert np.isfinite(loss.item())
-    from mlx.utils import tree_flatten
-
     for name, g in tree_flatten(grads):
         assert np.isfinite(np.array(g)).all(), f"non-finite gradient for {name}"
 
@@ -256,8 +256,6 @@ def test_fully_masked_attention_row_is_finite(rng):
 # -- step-by-step (cached) decoding sees the same positions as one full pass ----------------------
 @pytest.mark.parametrize("positional", POSITIONALS)
 def test_cached_steps_equal_the_full_pass(rng, positional):
-    from mlxt.decode.cache import make_cache
-
     seq2seq = built(Transformer(config(positional=positional)))
     lm = built(TransformerLM(config("lm", positional=positional)))
     src = mx.array(tokens(rng, (B, LS)))

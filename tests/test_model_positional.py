@@ -7,6 +7,7 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 
+from mlxt import MlxtError
 from mlxt.model import (
     LearnedPositions,
     ModelConfig,
@@ -116,8 +117,6 @@ def test_rope_attention_matches_numpy(rng):
 
 
 def test_learned_positions_past_max_len_raise():
-    from mlxt import MlxtError
-
     learned = LearnedPositions(8, 4)
     assert learned(8).shape == (8, 4)
     with pytest.raises(MlxtError, match="max_len"):
