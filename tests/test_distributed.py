@@ -307,6 +307,44 @@ def test_average_gradients_inside_mx_compile(tmp_path, env):
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), ref, rtol=1e-5, atol=1e-6)
 
 
+# -- watchdog and sharding units --------------------------------------------------------------------
+WATCHED = """
+import sys, time
+from mlxt.train.distributed import Watchdog
+dog = Watchdog(rank=1, timeout=1.0)
+dog.beat("step 7")
+if sys.argv[1] == "pause":
+    dog.beat(Watchdog.PAUSE + "preparing data")
+time.sleep(2.5)
+dog.beat("step 8")
+dog.close()
+print("survived")
+"""
+
+
+@pytest.mark.parametrize("mode", ["stall", "pause"])
+def test_watchdog_stops_a_stalled_process_unless_paused(tmp_path, mode):
+    script = tmp_path / "watched.py"
+    script.write_text(WATCHED)
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=60)
+    if mode == "stall":
+        assert done.returncode == -signal.SIGTERM and "survived" not in done.stdout
+        assert "rank 1: no progress for 1 s (step 7)" in done.stderr  # killed inside the 2.5 s stall
+    else:
+        assert done.returncode == 0 and "survived" in done.stdout, done.stderr
+
+
+def test_regression_batches_shard_the_global_batch():
+    from mlxt.train.regression_data import SeriesConfig, SeriesData
+
+    data = SeriesData(SeriesConfig(batch_size=6, length=2000, window=16))
+    for shuffle in (True, False):
+        whole = next(data.batches("train", seed=3, shuffle=shuffle))
+        parts = [next(data.batches("train", seed=3, shuffle=shuffle, rank=r, world_size=2)) for r in range(2)]
+        assert [len(p["inputs"]) for p in parts] == [3, 3]
+        np.testing.assert_array_equal(np.concatenate([p["inputs"] for p in parts]), whole["inputs"])
+
+
 # -- single-process behaviour and messages ------------------------------------------------------------
 def test_single_process_helpers_are_identity():
     dist = Distributed()

@@ -140,6 +140,12 @@ class Distributed:
         if self._watchdog is not None:
             self._watchdog.beat(note)
 
+    def pause(self, note: str) -> None:
+        """Local work that waits for no other rank (e.g. preparing data): no timeout until the
+        next `beat`."""
+        if self._watchdog is not None:
+            self._watchdog.beat(Watchdog.PAUSE + note)
+
     def close(self) -> None:
         if self._watchdog is not None:
             self._watchdog.close()
@@ -188,7 +194,7 @@ _WATCHDOG = r"""
 import os, select, signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 pid, timeout, rank = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-fd, note, buf = sys.stdin.fileno(), "starting", b""
+fd, note, buf, PAUSE = sys.stdin.fileno(), "starting", b"", "(paused) "
 deadline = time.monotonic() + timeout
 while True:
     left = deadline - time.monotonic()
@@ -207,7 +213,7 @@ while True:
         except OSError:
             pass
         sys.exit(0)
-    ready, _, _ = select.select([fd], [], [], left)
+    ready, _, _ = select.select([fd], [], [], None if left == float("inf") else left)
     if ready:
         data = os.read(fd, 65536)
         if not data:
@@ -216,7 +222,8 @@ while True:
         buf = lines[-1]
         if len(lines) > 1:
             note = lines[-2].decode(errors="replace")
-            deadline = time.monotonic() + timeout
+            paused = note.startswith(PAUSE)
+            deadline = float("inf") if paused else time.monotonic() + timeout
 """
 
 
@@ -224,8 +231,11 @@ class Watchdog:
     """A child process that terminates this one after ``timeout`` seconds without a heartbeat.
 
     A thread would not do: a collective waiting for a dead peer blocks inside MLX holding the
-    GIL. The child exits by itself when this process ends (its pipe closes).
+    GIL. The child exits by itself when this process ends (its pipe closes). A heartbeat line
+    starting with ``PAUSE`` stops the clock until the next heartbeat.
     """
+
+    PAUSE = "(paused) "
 
     def __init__(self, rank: int, timeout: float):
         self.proc = subprocess.Popen([sys.executable, "-S", "-c", _WATCHDOG, str(os.getpid()), str(timeout),

@@ -66,10 +66,13 @@ class SeriesBatches:
     """Batches ``{"inputs": (B, T, C), "targets": (B, T, C)}`` (float32) of one split.
 
     Training (``shuffle=True``): endless random windows; evaluation: one pass over consecutive
-    non-overlapping windows."""
+    non-overlapping windows. With ``world_size > 1`` rank ``r`` gets the windows
+    ``np.array_split(windows, world_size)[r]`` of every global batch (data-parallel training)."""
 
-    def __init__(self, series: np.ndarray, config: SeriesConfig, seed: int, shuffle: bool):
+    def __init__(self, series: np.ndarray, config: SeriesConfig, seed: int, shuffle: bool, rank: int = 0,
+                 world_size: int = 1):
         self.series, self.config, self.seed, self.shuffle = series, config, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self.position = 0
         self.num_windows = len(series) - config.window  # valid start offsets
 
@@ -85,6 +88,9 @@ class SeriesBatches:
         self.position = int(state["position"])
 
     def _batch(self, starts: np.ndarray) -> dict:
+        if self.world_size > 1:
+            starts = (np.array_split(starts, self.world_size)[self.rank] if len(starts) >= self.world_size
+                      else starts[[self.rank % len(starts)]])
         idx = starts[:, None] + np.arange(self.config.window + 1)[None, :]
         windows = self.series[idx]
         return {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
@@ -124,4 +130,4 @@ class SeriesData:
                 world_size: int = 1) -> SeriesBatches:
         if split not in self.splits:
             raise MlxtError(f"synthetic series: no split {split!r}; available: {', '.join(self.splits)}")
-        return SeriesBatches(self.splits[split], self.config, seed + 1000003 * rank, shuffle)
+        return SeriesBatches(self.splits[split], self.config, seed, shuffle, rank, world_size)

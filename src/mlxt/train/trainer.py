@@ -194,7 +194,9 @@ class Trainer:
     def _setup(self) -> None:
         cfg, t = self.config, self.config.train
         mx.random.seed(t.seed)
+        self.dist.pause("preparing data")  # local work: the timeout is for waiting on other ranks
         self.data = prepare(cfg)
+        self.dist.beat("data prepared")
         self.model_config = model_config_for(cfg, self.data)
         self.model = build_model(self.model_config)
         mx.eval(self.model.parameters())
