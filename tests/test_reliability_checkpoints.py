@@ -210,3 +210,36 @@ def test_convert_a_directory_that_is_not_a_hugging_face_model(trained, tmp_path)
     out = tmp_path / "converted"
     _fails_cleanly(trained, folder, ("convert", folder, out), "not a Hugging Face model directory", "config.json")
     assert not out.exists()
+
+
+def test_corrupt_tokenizer_json(trained, run):
+    (run / "tokenizer" / "shared.json").write_text('{"type": "char", "vocab')
+    _fails_cleanly(trained, run, _translate(run), "tokenizer/shared.json", "not a tokenizer JSON file")
+
+
+def test_tokenizer_of_an_unknown_type(trained, run):
+    (run / "tokenizer" / "shared.json").write_text('{"type": "wordpiece"}')
+    _fails_cleanly(trained, run, _translate(run), "shared.json", "unknown tokenizer type 'wordpiece'", "char")
+
+
+def test_model_config_with_a_key_this_version_does_not_know(trained, run):
+    path = run / BEST / "config.json"
+    config = json.loads(path.read_text())
+    config["flash_attention"] = True  # as a newer mlxt might write
+    path.write_text(json.dumps(config))
+    _fails_cleanly(trained, run, _translate(run, "--checkpoint", "last"), "config.json", "unknown key",
+                   "flash_attention")
+
+
+def test_best_pointing_at_a_deleted_checkpoint_falls_back(trained, run):
+    """``best`` dangling (its checkpoint deleted by hand): decoding uses the newest one instead."""
+    target = (run / "checkpoints" / "best").resolve()
+    for f in target.iterdir():
+        f.unlink()
+    target.rmdir()
+    assert (run / "checkpoints" / "best").is_symlink() and not (run / "checkpoints" / "best").exists()
+    before = fingerprint(run)
+    result = run_mlxt("translate", run, "haus", "--beam", "1", cwd=run.parent, env=trained["env"])
+    assert_clean_success(result)
+    assert len(result.stdout.split("\n")[:-1]) == 1
+    assert fingerprint(run) == before

@@ -231,3 +231,33 @@ def test_a_failed_start_does_not_block_the_retry(setup):
     assert_clean_failure(_train(setup), "corpus.tsv:1:")
     corpus.write_text(good)
     assert_clean_success(_train(setup))
+
+
+def test_torn_metrics_line_from_a_killed_writer(setup):
+    """A run killed while appending to metrics.jsonl leaves half a line: resume skips it."""
+    assert_clean_success(_train(setup))
+    run = setup["run"]
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"split": "train", "step": 7, "lo')
+    resumed = run_mlxt("train", "--resume", run, "-q", "--set", "train.steps=8", cwd=setup["cwd"], env=_env(setup))
+    assert_clean_success(resumed)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["split"] == "train"]
+    assert steps == list(range(1, 9))
+    assert_clean_success(run_mlxt("plot", run, cwd=setup["cwd"], env=_env(setup)))
+
+
+def test_corrupt_prepared_data_cache_is_prepared_again(setup):
+    """A damaged entry of the prepared-data cache is not trusted: the corpus is read again."""
+    assert_clean_success(_train(setup))
+    arrays = list(setup["cache"].rglob("arrays.safetensors"))
+    assert len(arrays) == 1
+    arrays[0].write_bytes(arrays[0].read_bytes()[:64])
+    corpus = fingerprint(setup["cwd"] / "corpus.tsv")
+    again = run_mlxt("train", "--config", setup["config"], "--run-dir", setup["cwd"] / "run2", "-q",
+                     cwd=setup["cwd"], env=_env(setup))
+    assert_clean_success(again)
+    assert fingerprint(setup["cwd"] / "corpus.tsv") == corpus
+    first = json.loads((setup["run"] / "metrics.jsonl").read_text().splitlines()[0])
+    second = json.loads((setup["cwd"] / "run2" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["loss"] == second["loss"]  # the same data as before the damage

@@ -216,8 +216,8 @@ def _read_cache(path: Path, config: DataConfig, kind: str) -> PreparedData | Non
         toks = load_tokenizers(path / "tokenizer")
         tensors = load_file(str(path / "arrays.safetensors"))
         texts = json.loads((path / "texts.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, MlxtError):
-        return None  # unreadable or partial cache: prepare again
+    except Exception:  # unreadable, partial or damaged cache (safetensors has its own error type): prepare again
+        return None
     arrays = {}
     for split in texts:
         if kind == "seq2seq":
