@@ -52,7 +52,7 @@ def run() -> tuple[list[str], list[list], dict]:
         if n == 1024:
             peak = mlx
         rows.append([f"{n}^3", mlx, ref.get(n, float("nan")), numpy, torch_gflops(n, repeats),
-                     mlx / numpy])
+                     f"{mlx / numpy:.2f}"])
     headers = ["fp32 matmul", "mlx+mlxt GFLOP/s", "mlx reference GFLOP/s", "numpy GFLOP/s",
                "torch GFLOP/s", "mlx/numpy"]
     return headers, rows, {"peak_gflops": peak}

@@ -7,7 +7,9 @@ Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp
 MLX reaches in this run) and the mlxt/torch ratio. PyTorch runs in a worker process (two
 frameworks' thread pools spinning in one process would slow each other down); the two alternate
 in rounds so a busy machine slows both alike, and ms/step is the median over all timed steps.
-The first compiled MLX step JIT-builds C++ (tens of seconds, cached under $TMPDIR/mlx), which is
+"CPU ms/step" is the CPU time the process spent per step (all its threads): on a shared, busy
+machine it shows the work done better than wall time, most of all with one thread each
+(``MLXT_NUM_THREADS=1``; spinning BLAS/OpenMP threads count as CPU time). The first compiled MLX step JIT-builds C++ (tens of seconds, cached under $TMPDIR/mlx), which is
 not timed.
 
     .venv/bin/python benchmarks/bench_train.py
@@ -202,12 +204,13 @@ def torch_worker(case_index: int) -> None:
         print(json.dumps(times), flush=True)
 
 
-def time_steps(runner, batches: list[dict]) -> list[float]:
+def time_steps(runner, batches: list[dict]) -> list[list[float]]:
+    """[wall seconds, CPU seconds of this process (all its threads)] of each step."""
     times = []
     for batch in batches:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         runner(batch)
-        times.append(time.perf_counter() - start)
+        times.append([time.perf_counter() - start, time.process_time() - cpu])
     return times
 
 
@@ -232,16 +235,18 @@ def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompil
         worker.close()
     tokens = case.batch * case.tgt_len
     flops = 3.0 * forward_flops(case)
-    torch_ms = float(np.median(times["torch eager"])) * 1e3
+    median = {name: np.median(np.array(t), axis=0) * 1e3 for name, t in times.items()}  # [wall, cpu] ms
+    torch_ms, torch_cpu = median["torch eager"]
     rows = []
-    for name in times:
-        ms = float(np.median(times[name])) * 1e3
+    for name, (ms, cpu) in median.items():
         mfu = flops / (ms / 1e3) / (peak_gflops * 1e9)
-        rows.append([case.name, name, tokens / (ms / 1e3), ms, f"{100 * mfu:.1f}%", f"{torch_ms / ms:.2f}x"])
+        rows.append([case.name, name, tokens / (ms / 1e3), ms, cpu, f"{100 * mfu:.1f}%",
+                     f"{torch_ms / ms:.2f}x", f"{torch_cpu / cpu:.2f}x"])
     return rows
 
 
-HEADERS = ["training", "implementation", "tokens/s", "ms/step", "MFU", "vs torch"]
+HEADERS = ["training", "implementation", "tokens/s", "ms/step", "CPU ms/step", "MFU", "vs torch",
+           "vs torch (CPU time)"]
 
 
 def run(peak_gflops: float | None = None) -> tuple[list[str], list[list], dict]:

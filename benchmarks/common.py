@@ -14,6 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# MLXT_NUM_THREADS also limits numpy's own OpenBLAS (read when numpy loads), so every library
+# in a table runs with the same number of threads.
+if os.environ.get("MLXT_NUM_THREADS", "").strip():
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", os.environ["MLXT_NUM_THREADS"].strip())
+
 import mlxt  # noqa: E402,F401  (first: routes MLX to the fast BLAS before mlx.core loads)
 from mlxt import _blas  # noqa: E402
 
@@ -23,15 +28,16 @@ def quick() -> bool:
     return os.environ.get("MLXT_BENCH_QUICK", "") not in ("", "0")
 
 
-def best_time(fn, repeats: int, warmup: int = 1) -> float:
-    """Best-of-``repeats`` seconds of one ``fn()`` call (after ``warmup`` calls)."""
+def best_time(fn, repeats: int, warmup: int = 1, min_seconds: float = 0.2) -> float:
+    """Best seconds of one ``fn()`` call over at least ``repeats`` calls and ``min_seconds``."""
     for _ in range(warmup):
         fn()
-    best = float("inf")
-    for _ in range(repeats):
+    best, spent, tries = float("inf"), 0.0, 0
+    while tries < repeats or (spent < min_seconds and tries < 1000):
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent, tries = min(best, elapsed), spent + elapsed, tries + 1
     return best
 
 
