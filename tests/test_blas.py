@@ -71,6 +71,24 @@ def test_reference_mode_turns_it_off():
     assert out["shim_calls"] == [None, None]
 
 
+def test_unknown_mode_warns_and_falls_back_to_auto():
+    out, stderr = probe("mlxt", MLXT_BLAS="fastest")
+    assert "MLXT_BLAS='fastest' is not one of" in stderr
+    assert out["active"] and out["shim_mapped"]
+
+
+def test_explicit_source_that_is_missing_warns():
+    """``MLXT_BLAS=system`` without a system OpenBLAS: a warning, MLX left as it was."""
+    import ctypes.util
+
+    if ctypes.util.find_library("openblas"):
+        pytest.skip("this machine has a system OpenBLAS")
+    out, stderr = probe("mlxt", MLXT_BLAS="system")
+    assert not out["active"] and "no system libopenblas" in out["reason"]
+    assert "no optimized BLAS could be loaded" in stderr
+    assert not out["shim_mapped"]
+
+
 def test_warns_when_mlx_was_imported_first():
     out, stderr = probe("mlx")
     assert not out["active"]
