@@ -3,14 +3,14 @@
 # sentences for a few minutes on CPU, evaluate it on held-out sentences, translate a handful,
 # draw its curves; then a short character-level Shakespeare LM and a sample. Works offline.
 #
-# Knobs (environment): DEMO_TRANSLATE_MINUTES (default 5), DEMO_LM_MINUTES (default 2),
+# Knobs (environment): DEMO_TRANSLATE_MINUTES (default 6), DEMO_LM_MINUTES (default 2),
 # DEMO_OUT (default runs/demo), PYTHON (default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
 OUT=${DEMO_OUT:-runs/demo}
-T_MIN=${DEMO_TRANSLATE_MINUTES:-5}
+T_MIN=${DEMO_TRANSLATE_MINUTES:-6}
 LM_MIN=${DEMO_LM_MINUTES:-2}
 SHARED=${MLXT_SHARED_DATA:-../shared/data}
 DING=/usr/share/trans/de-en
