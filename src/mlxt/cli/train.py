@@ -39,6 +39,9 @@ def run(args) -> int:
     if args.workers != 1:
         from mlxt.train import distributed
 
+        if distributed.launched():
+            raise MlxtError("--workers: this process was started by a distributed launcher (mlx.launch, mpirun); "
+                            "give the number of processes to the launcher only")
         return distributed.run_workers(args.workers, _rank_argv(args), grace=30.0)
     from mlxt.train.distributed import setup
 
