@@ -95,3 +95,20 @@ def test_cli_bad_config_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("mlxt: error: unknown key '[train].stepz'")
+
+
+@pytest.mark.parametrize("name", ["translate-ding-de-en", "translate-tatoeba-en-de", "shakespeare-char",
+                                  "regression-tutorial"])
+def test_shipped_configs_parse(repo_root, name):
+    cfg = load_config(repo_root / "configs" / f"{name}.toml")
+    assert cfg.kind == {"translate": "seq2seq", "shakespeare": "lm", "regression": "regression"}[name.split("-")[0]]
+    assert cfg.run_dir().name == name
+
+
+def test_shakespeare_config_is_the_baby_gpt_recipe(repo_root):
+    cfg = load_config(repo_root / "configs" / "shakespeare-char.toml")
+    m, d, t = cfg.model, cfg.data, cfg.train
+    assert (m["num_decoder_layers"], m["num_heads"], m["d_model"], m["dropout"]) == (4, 4, 128, 0.0)
+    assert (m["norm_first"], m["activation"], m["positional"]) == (True, "gelu", "learned")
+    assert (d.tokenizer, d.block_size, d.batch_size) == ("char", 64, 12)
+    assert (t.steps, t.lr, t.schedule, t.min_lr) == (2000, 1e-3, "cosine", 1e-4)
