@@ -27,25 +27,32 @@ class Progress:
         if enabled and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True,
-                            unit="step", desc="train")
+            # With a time budget the step count says little about the end: the bar then counts
+            # steps without a total and the ETA goes into the postfix.
+            self.bar = tqdm(total=None if time_limit > 0 else total, initial=initial, file=self.stream,
+                            dynamic_ncols=True, unit="step", desc="train")
 
     def update(self, step: int, loss: float, lr: float, tokens_per_s: float) -> None:
         if not self.enabled:
             return
+        eta = self._eta(step)
         if self.bar is not None:
             self.bar.n = step
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            extra = {"eta": eta} if self.time_limit > 0 else {}
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", **extra,
+                                 refresh=False)
             self.bar.refresh()
             return
+        print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.3e}  {tokens_per_s:,.0f} tok/s  eta {eta}",
+              file=self.stream, flush=True)
+
+    def _eta(self, step: int) -> str:
         done, spent = step - self.start_step, max(time.time() - self.start, 1e-9)
         rate = done / spent
         left = (self.total - step) / rate if rate > 0 else float("inf")
         if self.time_limit > 0:
             left = min(left, self.time_limit - spent)
-        eta = _format_eta(left) if left != float("inf") else "?"
-        print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.3e}  {tokens_per_s:,.0f} tok/s  eta {eta}",
-              file=self.stream, flush=True)
+        return _format_eta(left) if left != float("inf") else "?"
 
     def write(self, message: str) -> None:
         if not self.enabled:
