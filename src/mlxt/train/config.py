@@ -33,8 +33,8 @@ class TrainConfig:
     weight_decay / betas / eps: AdamW (with bias correction).
     label_smoothing: for token models; clip_norm: global gradient-norm clip (0 = off).
     eval_every / eval_batches (0 = the whole validation split) / bleu_samples (seq2seq, 0 = off).
-    save_every / keep_last: checkpoint interval and how many recent checkpoints to keep
-        (the best one is always kept). early_stopping: stop after this many evaluations without
+    save_every / keep_last: checkpoint interval and how many recent checkpoints to keep (0 = all;
+        the best one is always kept). early_stopping: stop after this many evaluations without
         a better validation loss (0 = never).
     max_minutes: stop (with evaluation and checkpoint) after this much wall time in this process
         (0 = no limit); for demos and fixed compute budgets.
