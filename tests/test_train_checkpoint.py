@@ -177,3 +177,10 @@ def test_average_last_checkpoints(tmp_path):
     assert ckpt.latest_checkpoint(run_dir / "checkpoints").name == "step-00000009"  # resume unaffected
     with pytest.raises(MlxtError, match="asked for the last 4 checkpoints but there are 3"):
         average_run(run_dir, 4)
+    import subprocess
+    import sys
+
+    cli = subprocess.run([sys.executable, "-m", "mlxt", "average", str(run_dir), "--last", "3"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert "avg-last-3" in cli.stdout and (run_dir / "checkpoints" / "avg-last-3" / "model.safetensors").exists()
