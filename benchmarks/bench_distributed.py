@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,9 +75,10 @@ def write_text(path: Path) -> None:
 def run(workers: int, config: Path, run_dir: Path, env: dict) -> dict:
     cmd = [sys.executable, "-m", "mlxt", "train", "-c", str(config), "--run-dir", str(run_dir), "-q",
            "--overwrite", "--workers", str(workers)]
-    t0 = time.time()
+    t0, cpu0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.time() - t0
+    wall, cpu1 = time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # all ranks, whole run
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -86,7 +88,7 @@ def run(workers: int, config: Path, run_dir: Path, env: dict) -> dict:
     tps = statistics.median(r["tokens_per_s"] for r in timed)
     tokens_per_step = 16 * 64
     return {"workers": workers, "tokens_per_s": tps, "ms_per_step": 1000.0 * tokens_per_step / tps,
-            "final_loss": train[-1]["loss"], "wall_s": wall, "interval": steps_per_interval}
+            "final_loss": train[-1]["loss"], "wall_s": wall, "cpu_s": cpu, "interval": steps_per_interval}
 
 
 def main() -> None:
@@ -106,10 +108,12 @@ def main() -> None:
         rows = [run(n, config, tmp / f"run-{n}", env) for n in (1, args.workers)]
     print(f"# data-parallel training, {os.cpu_count()} CPU cores, compile={not args.no_compile}, "
           f"{args.steps} steps, global batch 16 x 64 tokens (median of {log_every}-step intervals after the first)")
-    print(f"{'ranks':>5} {'tokens/s':>10} {'ms/step':>9} {'final loss':>11} {'wall s':>7}")
+    print(f"{'ranks':>5} {'tokens/s':>10} {'ms/step':>9} {'final loss':>11} {'wall s':>7} {'CPU s':>7}")
     for r in rows:
         print(f"{r['workers']:>5} {r['tokens_per_s']:>10.0f} {r['ms_per_step']:>9.1f} {r['final_loss']:>11.4f} "
-              f"{r['wall_s']:>7.1f}")
+              f"{r['wall_s']:>7.1f} {r['cpu_s']:>7.1f}")
+    print("(wall s and CPU s: whole runs including start-up, data preparation and compile; CPU s summed "
+          "over ranks, which shows the cost of distribution on a busy machine)")
     print(f"speed-up {args.workers} ranks / 1: {rows[1]['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x "
           f"(same global batch; final losses agree to {abs(rows[1]['final_loss'] - rows[0]['final_loss']):.1e})")
 

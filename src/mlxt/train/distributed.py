@@ -56,11 +56,11 @@ class Distributed:
     """The process group of one run (a single process when ``group`` is None) and the helpers
     the trainer calls; every method is a no-op returning its input for a single process."""
 
-    def __init__(self, group=None, timeout: float = 0.0):
+    def __init__(self, group=None, watchdog: Watchdog | None = None):
         self.group = group
         self.rank = group.rank() if group is not None else 0
         self.size = group.size() if group is not None else 1
-        self._watchdog = Watchdog(self.rank, timeout) if self.size > 1 and timeout > 0 else None
+        self._watchdog = watchdog
 
     @property
     def is_main(self) -> bool:
@@ -171,11 +171,10 @@ def setup(backend: str = "any", timeout: float = 0.0) -> Distributed:
         if watchdog is not None:
             watchdog.close()
         raise DistributedError(f"rank {rank}: could not start the {backend} backend: {exc}") from None
-    dist = Distributed(group)
-    dist._watchdog = watchdog if group.size() > 1 else None
     if watchdog is not None and group.size() == 1:
         watchdog.close()
-    return dist
+        watchdog = None
+    return Distributed(group, watchdog)
 
 
 def lost_peer(exc: BaseException, dist: Distributed, where: str = "") -> DistributedError | None:
