@@ -121,7 +121,14 @@ def _launch(args: list[str], env: dict, timeout: float = 120.0) -> subprocess.Co
     """``mlx.launch -n 2 --backend ring -- python -m mlxt ARGS`` (the documented command)."""
     cmd = [str(MLX_LAUNCH), "-n", "2", "--backend", "ring", "--starting-port", str(_two_free_ports()),
            "--", sys.executable, "-m", "mlxt", *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    # mlx.launch forwards its stdin to the ranks and polls it; a silent open pipe keeps that poll
+    # idle (at end of file, e.g. /dev/null, it keeps waking up)
+    read_end, write_end = os.pipe()
+    try:
+        return subprocess.run(cmd, env=env, stdin=read_end, capture_output=True, text=True, timeout=timeout)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 # -- two ranks equal one process ----------------------------------------------------------------------
