@@ -27,13 +27,13 @@ def plot_attention(weights: np.ndarray, src_labels: list[str], tgt_labels: list[
     import matplotlib.pyplot as plt
 
     rows, cols = weights.shape
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * cols + 2), max(3.0, 0.35 * rows + 1.5)))
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.35 * cols + 2), max(3.5, 0.35 * rows + 1.5)))
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=float(max(weights.max(), 1e-9)))
     ax.set_xticks(np.arange(cols), labels=src_labels, rotation=90, fontsize=8)
     ax.set_yticks(np.arange(rows), labels=tgt_labels, fontsize=8)
     ax.set_xlabel("source")
     ax.set_ylabel("target")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     path = Path(path)
