@@ -8,7 +8,10 @@ model (d_model=512, 8 heads, d_ff=2048, 6 encoder + 6 decoder layers, features (
 -> (32, 10, 1), Adam, MSE, 100 epochs printing every 10) until the loss has fallen. The
 tutorial's learning rate of 1e-3 is too large for this model (see `train`); the default is 1e-5.
 
-Each "Tutorial:" comment says what the tutorial got wrong and why.
+Each "Tutorial:" comment says what the tutorial got wrong and why. On a 2-core CPU an epoch takes
+~1.5 s, so a full run takes about 3 minutes; its loss falls from 1.64 to 0.11 (0.05 without
+dropout). On a machine busy with other jobs, `MLXT_NUM_THREADS=1` can be several times faster
+(measured 1.6 s against 8 s per epoch while another training job ran).
 
     python examples/seed_walkthrough.py                 # the full 100 epochs
     python examples/seed_walkthrough.py --epochs 2 --print-every 1
@@ -130,7 +133,7 @@ def train(config: ModelConfig, args: argparse.Namespace) -> list[float]:
     # rate whatever the size of its gradient, so the output moves by about
     # lr x (sum of |gradient|) over all 44 M weights. Measured on this model and batch, one step
     # from the initial loss of ~1.6 gives 124 at lr 1e-3, 53 at 1e-4, 7.6 at 3e-5 and 1.2 at
-    # 1e-5. With 1e-3 (even warmed up from 1e-4) the loss only settles near 0.9, about the
+    # 1e-5. With 1e-3 (even warmed up from 1e-4) the loss only settles near 0.95, about the
     # targets' variance (only their mean is learnt); at 1e-5 it falls steadily. Hence the
     # default; `--lr 1e-3` reproduces the tutorial's setting.
     optimizer = optim.Adam(learning_rate=args.lr, bias_correction=True)

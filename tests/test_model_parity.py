@@ -317,6 +317,7 @@ class Stacks(nn.Module):
         return self.decoder(tgt, memory, "causal", key_mask(src_keep))
 
 
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
 @pytest.mark.parametrize(("norm_first", "activation"), VARIANTS, ids=VARIANT_IDS)
 def test_encoder_decoder_stacks_match_torch_transformer(rng, norm_first, activation):
     config = layer_config(norm_first, activation, final_norm=True)  # torch always has final norms
