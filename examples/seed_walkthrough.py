@@ -8,10 +8,10 @@ model (d_model=512, 8 heads, d_ff=2048, 6 encoder + 6 decoder layers, features (
 -> (32, 10, 1), Adam, MSE, 100 epochs printing every 10) until the loss has fallen. The
 tutorial's learning rate of 1e-3 is too large for this model (see `train`); the default is 1e-5.
 
-Each "Tutorial:" comment says what the tutorial got wrong and why. On a 2-core CPU an epoch takes
-~1.5 s, so a full run takes about 3 minutes; its loss falls from 1.64 to 0.11 (0.05 without
-dropout). On a machine busy with other jobs, `MLXT_NUM_THREADS=1` can be several times faster
-(measured 1.6 s against 8 s per epoch while another training job ran).
+Each "Tutorial:" comment says what the tutorial got wrong and why. The full run's loss falls from
+1.64 to 0.11 (0.05 without dropout). Measured on a 2-core CPU: 1.3-1.6 s per epoch with the CPU
+to itself (2-3 minutes for 100 epochs), 7-8 s per epoch (13 minutes) while other training jobs
+shared the two cores; on such a busy machine `MLXT_NUM_THREADS=1` was 5x faster (1.6 s per epoch).
 
     python examples/seed_walkthrough.py                 # the full 100 epochs
     python examples/seed_walkthrough.py --epochs 2 --print-every 1
