@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from safetensors.numpy import load_file
 
+from train_helpers import wait_for
 from fault_helpers import (assert_clean_failure, assert_clean_success, cli_env, fingerprint, mlxt_argv, run_mlxt,
                            write_seq2seq_setup)
 
@@ -126,17 +127,6 @@ def test_sigkill_while_writing_a_checkpoint(setup):
     assert fingerprint(run / "checkpoints" / "step-00000003") == step3
 
 
-def _wait_for(proc: subprocess.Popen, condition, timeout: float = 60.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.01)
-    return False
-
-
 def _logged_steps(run: Path) -> int:
     path = run / "metrics.jsonl"
     if not path.exists():
@@ -154,7 +144,7 @@ def test_second_process_is_refused_and_ctrl_c_saves_and_resumes(setup):
     proc = subprocess.Popen(mlxt_argv("train", "--config", setup["config"], "--run-dir", run, "-q", *long_run),
                             cwd=setup["cwd"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(proc, lambda: _logged_steps(run) >= 2), proc.communicate()
+        assert wait_for(proc, lambda: _logged_steps(run) >= 2), proc.communicate()
         before = fingerprint(run / "config.toml", run / "tokenizer")
         second = run_mlxt("train", "--resume", run, "-q", cwd=setup["cwd"], env=env)
         assert_clean_failure(second, str(run), "already in use by a training process", str(proc.pid))

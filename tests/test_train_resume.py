@@ -22,7 +22,7 @@ from mlxt.train.lock import RunLock
 from mlxt.train.metrics import read_metrics
 from mlxt.train.rundir import load_run
 from mlxt.train.trainer import NonFiniteLoss, train
-from train_helpers import train_losses, write_tiny_config
+from train_helpers import train_losses, wait_for, write_tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,17 +35,6 @@ def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-def _wait_for(proc, condition, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.005)
-    return False
 
 
 def _last_step(run_dir: Path) -> int:
@@ -66,7 +55,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     proc = subprocess.Popen(_mlxt("train", "--config", config, "--run-dir", killed, "-q"), env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     first = killed / "checkpoints" / "step-00000010"
-    got_there = _wait_for(proc, lambda: first.is_dir() and _last_step(killed) >= 13)
+    got_there = wait_for(proc, lambda: first.is_dir() and _last_step(killed) >= 13)
     proc.kill()  # SIGKILL: no handler, no cleanup
     proc.wait()
     assert got_there, proc.stderr.read().decode()
@@ -94,7 +83,7 @@ def test_sigint_saves_checkpoint_and_exits_130(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(_mlxt("train", "--config", config, "--run-dir", run_dir, "-q"), env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert _wait_for(proc, lambda: _last_step(run_dir) >= 3)
+    assert wait_for(proc, lambda: _last_step(run_dir) >= 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

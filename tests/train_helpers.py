@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 TINY_REGRESSION = """
@@ -58,3 +59,15 @@ def train_losses(metrics_path: Path) -> dict[int, float]:
         if record["split"] == "train":
             out[record["step"]] = record["loss"]
     return out
+
+
+def wait_for(proc, condition, timeout: float = 60.0, poll: float = 0.005) -> bool:
+    """Poll ``condition()`` until it holds (True), ``proc`` exits or ``timeout`` passes (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False
