@@ -18,7 +18,7 @@ def average_weights(paths: list[Path]) -> dict[str, mx.array]:
     total: dict[str, mx.array] = {}
     dtypes: dict[str, mx.Dtype] = {}
     for path in paths:
-        weights = mx.load(str(path / ckpt.MODEL_FILE))
+        weights = ckpt.read_safetensors(path / ckpt.MODEL_FILE, "weights", missing="missing model weights")
         if total and weights.keys() != total.keys():
             raise MlxtError(f"{path}: holds different tensors than {paths[0]}; cannot average")
         for k, v in weights.items():

@@ -176,25 +176,26 @@ def read_state(checkpoint: str | Path) -> dict:
 def read_optimizer_state(checkpoint: str | Path) -> dict:
     """The optimizer state tree saved in a checkpoint (for ``optimizer.state = ...``)."""
     path = Path(checkpoint) / OPTIMIZER_FILE
-    if not path.exists():
-        raise MlxtError(f"{path}: missing (cannot resume training without the optimizer state)")
-    try:
-        flat = mx.load(str(path))
-    except Exception as exc:  # mlx raises RuntimeError/ValueError on a corrupt file
-        raise MlxtError(f"{path}: cannot read the optimizer state ({exc})") from None
+    flat = read_safetensors(path, "the optimizer state",
+                            missing="missing (cannot resume training without the optimizer state)")
     return tree_unflatten(list(flat.items()))
+
+
+def read_safetensors(path: Path, what: str, missing: str) -> dict[str, mx.array]:
+    """The tensors of ``path``; a missing or unreadable file is an `MlxtError` naming it."""
+    if not path.exists():
+        raise MlxtError(f"{path}: {missing}")
+    try:
+        return mx.load(str(path))
+    except Exception as exc:  # mlx raises RuntimeError/ValueError on a corrupt file
+        raise MlxtError(f"{path}: cannot read {what} ({exc})") from None
 
 
 def load_weights_checked(model, path: str | Path) -> None:
     """Load ``path`` (safetensors) into ``model``; a missing, unexpected or misshapen tensor is an
     `MlxtError` naming it."""
     path = Path(path)
-    if not path.exists():
-        raise MlxtError(f"{path}: missing model weights")
-    try:
-        weights = mx.load(str(path))
-    except Exception as exc:  # mlx raises RuntimeError/ValueError on a corrupt file
-        raise MlxtError(f"{path}: cannot read weights ({exc})") from None
+    weights = read_safetensors(path, "weights", missing="missing model weights")
     expected = dict(tree_flatten(model.parameters()))
     for name, value in expected.items():
         if name not in weights:
