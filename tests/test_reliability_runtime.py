@@ -238,7 +238,8 @@ def test_torn_metrics_line_from_a_killed_writer(setup):
 
 
 def test_corrupt_prepared_data_cache_is_prepared_again(setup):
-    """A damaged entry of the prepared-data cache is not trusted: the corpus is read again."""
+    """A damaged entry of the prepared-data cache is not trusted: the corpus is read again, and
+    the entry is replaced by a good one."""
     assert_clean_success(_train(setup))
     arrays = list(setup["cache"].rglob("arrays.safetensors"))
     assert len(arrays) == 1
@@ -251,3 +252,6 @@ def test_corrupt_prepared_data_cache_is_prepared_again(setup):
     first = json.loads((setup["run"] / "metrics.jsonl").read_text().splitlines()[0])
     second = json.loads((setup["cwd"] / "run2" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["loss"] == second["loss"]  # the same data as before the damage
+    replaced = list(setup["cache"].rglob("arrays.safetensors"))
+    assert [p.parent for p in replaced] == [arrays[0].parent]
+    assert replaced[0].stat().st_size > 64 and not [p for p in arrays[0].parent.parent.iterdir() if p.name.startswith(".")]

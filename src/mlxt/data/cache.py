@@ -40,9 +40,17 @@ def prepared_key(stats: list[dict], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def publish_dir(tmp: Path, final: Path) -> None:
-    """Move a fully written temporary directory into place (the first writer wins)."""
+def publish_dir(tmp: Path, final: Path, replace: bool = False) -> None:
+    """Move a fully written temporary directory into place. An existing entry is kept (the first
+    writer wins) unless ``replace`` (it was found damaged): then it is moved aside and deleted."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    if replace and final.exists():
+        old = new_temp_dir(final.parent)
+        try:
+            os.replace(final, old / final.name)
+        except OSError:  # another process replaced it already
+            pass
+        shutil.rmtree(old, ignore_errors=True)
     try:
         os.replace(tmp, final)
     except OSError:  # another process published it first

@@ -186,7 +186,7 @@ def _settings(config: DataConfig, kind: str) -> dict:
     return settings
 
 
-def _write_cache(path: Path, prepared: PreparedData, settings: dict) -> None:
+def _write_cache(path: Path, prepared: PreparedData, settings: dict, replace: bool) -> None:
     tmp = cache.new_temp_dir(path.parent)
     save_tokenizers(prepared.tokenizers, tmp / "tokenizer")
     tensors = {}
@@ -205,7 +205,7 @@ def _write_cache(path: Path, prepared: PreparedData, settings: dict) -> None:
     meta = {"format_version": cache.FORMAT_VERSION, "kind": prepared.kind, "settings": settings,
             "stats": prepared.stats}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
-    cache.publish_dir(tmp, path)
+    cache.publish_dir(tmp, path, replace=replace)
 
 
 def _read_cache(path: Path, config: DataConfig, kind: str) -> PreparedData | None:
@@ -239,10 +239,12 @@ def prepare_data(config: DataConfig, kind: str, cache_dir: str | os.PathLike | N
     settings = _settings(config, kind)
     root = Path(cache_dir) if cache_dir is not None else cache.cache_root() / "prepared"
     path = root / cache.prepared_key(cache.file_stats(files), settings)
+    damaged = False
     if use_cache and path.is_dir():
         hit = _read_cache(path, config, kind)
         if hit is not None:
             return hit
+        damaged = True  # unreadable: prepare again and put the new entry in its place
     raw = read_source(config, kind)
     splits = raw.splits
     if config.lowercase:
@@ -252,5 +254,5 @@ def prepare_data(config: DataConfig, kind: str, cache_dir: str | os.PathLike | N
     toks, texts, arrays, stats = build(config, splits)
     prepared = PreparedData(kind, config, toks, texts, arrays, stats, path if use_cache else None, False)
     if use_cache:
-        _write_cache(path, prepared, settings)
+        _write_cache(path, prepared, settings, replace=damaged)
     return prepared
