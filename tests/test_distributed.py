@@ -387,3 +387,24 @@ def test_config_and_cli_checks(tmp_path, env):
     done = subprocess.run([sys.executable, "-m", "mlxt", "train", "-c", str(config), "--workers", "0"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--workers 0: expected a positive number" in done.stderr
+
+
+# -- threads -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", [None, {"MLXT_NUM_THREADS": "3"}, {"OPENBLAS_NUM_THREADS": "3"}])
+def test_local_ranks_split_the_cores_between_their_blas_threads(tmp_path, capfd, preset):
+    """`--workers N` gives each rank cores // N BLAS threads, unless the user set a count."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLXT_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env.update(preset or {})
+    procs = spawn_workers(2, ["info", "--json", "--no-bench"], tmp_path, env=env, quiet_workers=False)
+    assert wait_workers(procs, grace=30) == 0
+    out = capfd.readouterr().out
+    reports = [json.loads(part) for part in out.replace("}\n{", "}\n\x00{").split("\x00")]
+    if preset is None:
+        expected = max(1, (os.cpu_count() or 1) // 2)
+        assert [r["threads"]["openblas"] for r in reports] == [expected, expected]
+        assert [r["threads"]["MLXT_NUM_THREADS"] for r in reports] == [str(expected)] * 2
+    elif "MLXT_NUM_THREADS" in preset:
+        assert [r["threads"]["openblas"] for r in reports] == [3, 3]
+    else:  # OpenBLAS reads its own variable; mlxt adds nothing
+        assert [r["threads"]["MLXT_NUM_THREADS"] for r in reports] == [None, None]
+        assert [r["threads"]["OPENBLAS_NUM_THREADS"] for r in reports] == ["3", "3"]

@@ -284,11 +284,18 @@ def ring_hostfile(n: int, directory: str | Path) -> Path:
 def spawn_workers(n: int, argv: list[str], directory: str | Path, env: dict | None = None,
                   quiet_workers: bool = True) -> list[subprocess.Popen]:
     """Start ``python -m mlxt ARGV`` as ranks 0..n-1 of a local ring (environment as set by
-    ``mlx.launch -n N --backend ring``). Ranks other than 0 print only errors."""
+    ``mlx.launch -n N --backend ring``). Ranks other than 0 print only errors.
+
+    The ranks share this machine's cores, so unless the BLAS thread count is set
+    (``MLXT_NUM_THREADS``/``OPENBLAS_NUM_THREADS``), each rank gets ``cores // n`` BLAS threads:
+    ranks that each start one thread per core would oversubscribe it."""
     hostfile = ring_hostfile(n, directory)
+    base = dict(os.environ if env is None else env)
+    if not base.get("MLXT_NUM_THREADS") and not base.get("OPENBLAS_NUM_THREADS"):
+        base["MLXT_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
     procs = []
     for rank in range(n):
-        rank_env = dict(os.environ if env is None else env, MLX_HOSTFILE=str(hostfile), MLX_RANK=str(rank))
+        rank_env = dict(base, MLX_HOSTFILE=str(hostfile), MLX_RANK=str(rank))
         out = subprocess.DEVNULL if rank and quiet_workers else None
         procs.append(subprocess.Popen([sys.executable, "-m", "mlxt", *argv], env=rank_env, stdout=out))
     return procs
