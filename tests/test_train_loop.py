@@ -62,6 +62,16 @@ def test_plot_cli(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "mlxt", "plot", str(tmp_path / "nope")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "metrics.jsonl: not found" in missing.stderr
+    nested = tmp_path / "plots" / "new" / "curves.png"  # -o into folders that do not exist yet
+    made = subprocess.run([sys.executable, "-m", "mlxt", "plot", str(run_dir), "-o", str(nested)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert nested.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "file").write_text("x")
+    blocked = subprocess.run([sys.executable, "-m", "mlxt", "plot", str(run_dir), "-o", str(tmp_path / "file" / "c.png")],
+                             capture_output=True, text=True)
+    assert blocked.returncode == 2 and "cannot write the plot" in blocked.stderr
+    assert "Traceback" not in blocked.stderr and (tmp_path / "file").read_text() == "x"
 
 
 def test_eta_respects_time_limit():

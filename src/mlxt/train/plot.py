@@ -48,6 +48,11 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
     ax_lr.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out) if out else run_dir / "curves.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as e:
+        raise MlxtError(f"{out}: cannot write the plot ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
     return out
