@@ -19,8 +19,7 @@ from pathlib import Path
 
 import mlxt  # noqa: F401  (first: routes MLX to the fast BLAS before mlx.core loads)
 from mlxt.decode.translate import translate
-from mlxt.evaluate.metrics import bleu, chrf, exact_match
-from mlxt.evaluate.run import prepare_split
+from mlxt.evaluate.run import prepare_split, score_translations
 from mlxt.train.rundir import load_run
 
 
@@ -47,12 +46,9 @@ def main(argv=None) -> dict:
     hyps = translate(run.model, run.tokenizers, sources, beam_size=args.beam, batch_size=args.batch_size,
                      length_penalty=args.length_penalty)
     seconds = time.time() - t0
-    b, c = bleu(hyps, references), chrf(hyps, references)
     scores = {"run": str(run.path), "checkpoint": run.checkpoint.name, "split": args.split,
               "sentences": len(pairs), "beam_size": args.beam, "length_penalty": args.length_penalty,
-              "bleu": b["score"], "bleu_signature": b["signature"], "chrf": c["score"],
-              "chrf_signature": c["signature"], "exact_match": exact_match(hyps, references),
-              "decode_seconds": round(seconds, 1)}
+              **score_translations(hyps, references), "decode_seconds": round(seconds, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scores.json").write_text(json.dumps(scores, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -397,8 +397,11 @@ def test_local_ranks_split_the_cores_between_their_blas_threads(tmp_path, capfd,
     env.update(preset or {})
     procs = spawn_workers(2, ["info", "--json", "--no-bench"], tmp_path, env=env, quiet_workers=False)
     assert wait_workers(procs, grace=30) == 0
-    out = capfd.readouterr().out
-    reports = [json.loads(part) for part in out.replace("}\n{", "}\n\x00{").split("\x00")]
+    out, reports, decoder = capfd.readouterr().out, [], json.JSONDecoder()
+    while out.strip():  # the two ranks' JSON reports, one after the other
+        report, end = decoder.raw_decode(out.lstrip())
+        reports.append(report)
+        out = out.lstrip()[end:]
     if preset is None:
         expected = max(1, (os.cpu_count() or 1) // 2)
         assert [r["threads"]["openblas"] for r in reports] == [expected, expected]

@@ -41,6 +41,14 @@ def teacher_forced_loss(model, prepared, split: str) -> dict:
     return {"loss": out["valid_loss"], "perplexity": perplexity(out["valid_loss"])}
 
 
+def score_translations(hypotheses: list[str], references: list[str]) -> dict:
+    """Corpus BLEU and chrF (sacrebleu, with their signatures) and exact match, in percent."""
+    b, c = bleu(hypotheses, references), chrf(hypotheses, references)
+    return {"bleu": b["score"], "bleu_signature": b["signature"],
+            "chrf": c["score"], "chrf_signature": c["signature"],
+            "exact_match": exact_match(hypotheses, references)}
+
+
 def evaluate_run(run, split: str = "test", beam_size: int = 5, batch_size: int = 32, limit: int | None = None,
                  **search) -> dict:
     """Metrics of ``run`` (a `LoadedRun`) on ``split`` as a JSON-able dict."""
@@ -57,12 +65,9 @@ def evaluate_run(run, split: str = "test", beam_size: int = 5, batch_size: int =
         sources, references = [s for s, _ in pairs], [t for _, t in pairs]
         hypotheses = translate(run.model, run.tokenizers, sources, beam_size=beam_size, batch_size=batch_size,
                                **search)
-        b, c = bleu(hypotheses, references), chrf(hypotheses, references)
         report.update({
             "sentences": len(pairs), "beam_size": beam_size,
-            "bleu": b["score"], "bleu_signature": b["signature"],
-            "chrf": c["score"], "chrf_signature": c["signature"],
-            "exact_match": exact_match(hypotheses, references),
+            **score_translations(hypotheses, references),
             "examples": [{"source": s, "reference": r, "hypothesis": h}
                          for s, r, h in list(zip(sources, references, hypotheses))[:5]],
         })
