@@ -27,7 +27,7 @@ import mlx.core as mx
 import numpy as np
 
 from mlxt.train.config import load_config
-from mlxt.train.regression_data import make_series
+from mlxt.data.series import make_series
 from mlxt.train.rundir import load_run
 from mlxt.train.trainer import train
 

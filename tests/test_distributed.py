@@ -342,7 +342,7 @@ def test_watchdog_stops_a_stalled_process_unless_paused(tmp_path, mode):
 
 
 def test_regression_batches_shard_the_global_batch():
-    from mlxt.train.regression_data import SeriesConfig, SeriesData
+    from mlxt.data.series import SeriesConfig, SeriesData
 
     data = SeriesData(SeriesConfig(batch_size=6, length=2000, window=16))
     for shuffle in (True, False):

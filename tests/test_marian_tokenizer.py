@@ -12,7 +12,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremo
 
 from marian_tiny import SOURCE_SENTENCES, TARGET_SENTENCES, marian_vocab, train_spm  # noqa: E402
 
-from mlxt.data.sentencepiece_tokenizer import SentencePieceTokenizer, split_language_code  # noqa: E402
+from mlxt.data.tokenizers.sentencepiece import SentencePieceTokenizer, split_language_code  # noqa: E402
 from mlxt.data.tokenizers import load_tokenizer  # noqa: E402
 from mlxt.errors import MlxtError  # noqa: E402
 

@@ -29,7 +29,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 from mlxt.convert.hf_checkpoint import locate, read_json, read_tensors
-from mlxt.data.sentencepiece_tokenizer import SentencePieceTokenizer, read_vocab
+from mlxt.data.tokenizers.sentencepiece import SentencePieceTokenizer, read_vocab
 from mlxt.errors import MlxtError
 from mlxt.model import ModelConfig, build_model
 from mlxt.model.positional import sinusoidal_table

@@ -20,7 +20,7 @@ from .config import DataConfig
 from .ding import DING_PATH, INSTALL_HINT, read_ding
 from .download import fetch, local_path
 from .shakespeare import play_files, pydoc_topics_file, pydoc_topics_text, shakespeare_text
-from .sources import RawCorpus
+from .raw import RawCorpus
 
 
 @dataclass

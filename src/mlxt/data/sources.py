@@ -7,22 +7,16 @@ parses them into splits: seq2seq ``{split: [(src, tgt), ...]}``, lm ``{split: te
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxt.errors import MlxtError
 
 from . import readers
 from .config import DataConfig
+from .corpora import get_corpus
+from .raw import RawCorpus
 
-
-@dataclass
-class RawCorpus:
-    kind: str
-    splits: dict  # split name -> pairs (seq2seq) or text (lm); "train" always present
-    languages: tuple[str, str] | None = None  # (source, target) of ``splits`` as read
-    description: str = ""
-    notes: list[str] = field(default_factory=list)
+__all__ = ["RawCorpus", "read_source", "source_files"]
 
 
 def _fmt(config: DataConfig, path: str, kind: str) -> str:
@@ -60,8 +54,6 @@ def _user_paths(config: DataConfig) -> dict[str, list[str]]:
 def source_files(config: DataConfig, kind: str) -> list[Path]:
     """Every file the corpus is read from (fetched first for downloadable built-ins)."""
     if config.corpus:
-        from .corpora import get_corpus
-
         corpus = get_corpus(config.corpus)
         corpus.check_kind(kind)
         return corpus.files(config)
@@ -87,8 +79,6 @@ def _read_user_split(config: DataConfig, paths: list[str], kind: str):
 
 def read_source(config: DataConfig, kind: str) -> RawCorpus:
     if config.corpus:
-        from .corpora import get_corpus
-
         corpus = get_corpus(config.corpus)
         corpus.check_kind(kind)
         raw = corpus.read(config)

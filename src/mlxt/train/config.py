@@ -15,7 +15,7 @@ from pathlib import Path
 from mlxt.errors import MlxtError
 from mlxt.model import ModelConfig
 from mlxt.schema import from_dict, to_dict
-from mlxt.train.regression_data import SeriesConfig
+from mlxt.data.series import SeriesConfig
 from mlxt.train.schedules import SCHEDULES
 from mlxt.train.tomlio import read_toml, tomllib
 

@@ -66,7 +66,7 @@ class TrainResult:
 def prepare(config: RunConfig):
     """The data object for ``config`` (`PreparedData`, or `SeriesData` for regression)."""
     if config.kind == "regression":
-        from mlxt.train.regression_data import SeriesData
+        from mlxt.data.series import SeriesData
 
         return SeriesData(config.data)
     from mlxt.data.prepare import prepare_data

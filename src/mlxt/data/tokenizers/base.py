@@ -20,7 +20,7 @@ SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 
 _REGISTRY: dict[str, type["Tokenizer"]] = {}
 # Kinds defined in other modules, imported on first use so loading works without importing them first.
-_LAZY = {"sentencepiece": "mlxt.data.sentencepiece_tokenizer"}
+_LAZY = {"sentencepiece": "mlxt.data.tokenizers.sentencepiece"}
 
 
 def register_tokenizer(type_name: str, cls: type["Tokenizer"]) -> None:
