@@ -7,7 +7,10 @@ epoch, data iterator state, RNG state, config, metrics) and ``config.json`` (the
 Atomicity: everything is written into a hidden temporary directory in the same parent, each file
 is fsynced, the directory is renamed into place and the parent fsynced. A crash at any moment
 leaves either the complete new checkpoint or none (plus a ``.tmp-*`` directory that the next run
-removes); earlier checkpoints are never touched. ``best`` is a symbolic link replaced atomically.
+removes); earlier checkpoints are never touched. ``best`` is a symbolic link replaced atomically
+(a new link under a temporary name, then ``os.replace``). Pruning renames a checkpoint to a
+``.tmp-pruned-*`` name before deleting it, so a stop midway never leaves a half-deleted
+``step-*`` directory; readers ignore every ``.tmp-*`` name.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 BEST = "best"
+TMP_PREFIX = ".tmp-"  # checkpoints being written or deleted, best links being replaced
 _STEP_RE = re.compile(r"^step-(\d+)$")
 
 
@@ -70,7 +74,7 @@ def write_checkpoint(root: str | Path, step: int, model, model_config, state: di
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / (name or step_name(step))
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    tmp = root / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -85,7 +89,7 @@ def write_checkpoint(root: str | Path, step: int, model, model_config, state: di
             _fsync_file(f)
         fsync_dir(tmp)
         if final.exists():  # the same step saved again (e.g. on interrupt right after a save)
-            shutil.rmtree(final)
+            remove_checkpoint(final)
         os.rename(tmp, final)
         fsync_dir(root)
     except BaseException as exc:
@@ -120,7 +124,7 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 def set_best(root: str | Path, checkpoint: Path) -> None:
     """Point ``root/best`` at ``checkpoint`` (a relative symlink, replaced atomically)."""
     root = Path(root)
-    tmp = root / f".tmp-best-{os.getpid()}"
+    tmp = root / f"{TMP_PREFIX}best-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     os.symlink(Path(checkpoint).name, tmp)
@@ -140,14 +144,27 @@ def prune(root: str | Path, keep_last: int) -> None:
     best = best_checkpoint(root)
     for _, path in list_checkpoints(root)[:-keep_last]:
         if best is None or path.resolve() != best:
-            shutil.rmtree(path)
+            remove_checkpoint(path)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint directory so that no reader ever sees it half-deleted: it is first
+    renamed to a temporary name (which `list_checkpoints` ignores and `remove_temporaries`
+    finishes deleting if this process is stopped), then removed."""
+    path = Path(path)
+    victim = path.parent / f"{TMP_PREFIX}pruned-{path.name}-{os.getpid()}"
+    os.rename(path, victim)
+    fsync_dir(path.parent)
+    shutil.rmtree(victim)
 
 
 def remove_temporaries(root: str | Path) -> None:
-    """Remove ``.tmp-*`` leftovers of a writer that was killed mid-write."""
+    """Remove ``.tmp-*`` leftovers of an operation that was stopped midway: a checkpoint being
+    written or pruned, a ``best`` link being replaced. Only the process holding the run's lock
+    may call this (another one's write would look the same)."""
     root = Path(root)
     if root.is_dir():
-        for p in root.glob(".tmp-*"):
+        for p in root.glob(TMP_PREFIX + "*"):
             if p.is_symlink() or p.is_file():
                 p.unlink()
             else:
