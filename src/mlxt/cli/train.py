@@ -27,10 +27,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.config import load_config
+    from mlxt.train.signals import StopRequested
     from mlxt.train.trainer import TrainingInterrupted, load_run_config, train
 
     if bool(args.config) == bool(args.resume):
         raise MlxtError("give either --config FILE (a new run) or --resume RUN_DIR")
+    if args.resume and args.run_dir:
+        raise MlxtError(f"--run-dir {args.run_dir}: --resume RUN_DIR already names the run directory "
+                        f"(the run continues in {args.resume}); give one of them")
     if args.resume:
         config, run_dir = load_run_config(args.resume, args.overrides), args.resume
     else:
@@ -57,7 +61,11 @@ def run(args) -> int:
     except TrainingInterrupted as exc:
         if dist.is_main:
             print(f"mlxt: {exc}", file=sys.stderr)
-        return 130
+        return exc.exit_status
+    except StopRequested as exc:  # a second signal: stopped at once (any checkpoint write completed)
+        if dist.is_main:
+            print(f"mlxt: stopped by a second {exc}; the newest complete checkpoint is kept", file=sys.stderr)
+        return 128 + exc.signum
     finally:
         dist.close()
     if not dist.is_main:
@@ -65,7 +73,7 @@ def run(args) -> int:
     best = ckpt_line = ""
     if result.best_valid_loss is not None:
         best = f"; best valid loss {result.best_valid_loss:.4f} at step {result.best_step}"
-    print(f"training {result.status} at step {result.step}{best}")
+    print(f"training {result.summary}{best}")
     for source, reference, hypothesis in result.samples[:5]:
         print(f"  src: {source}\n  ref: {reference}\n  hyp: {hypothesis}")
     print(f"run directory: {result.run_dir}{ckpt_line}")

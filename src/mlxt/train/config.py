@@ -16,7 +16,7 @@ from mlxt.errors import MlxtError
 from mlxt.model import ModelConfig
 from mlxt.schema import from_dict, to_dict
 from mlxt.data.series import SeriesConfig
-from mlxt.train.schedules import SCHEDULES
+from mlxt.train.schedules import SCHEDULES, UNITS
 from mlxt.train.tomlio import read_toml, tomllib
 
 SECTIONS = ("model", "data", "train")
@@ -38,6 +38,13 @@ class TrainConfig:
         a better validation loss (0 = never).
     max_minutes: stop (with evaluation and checkpoint) after this much wall time in this process
         (0 = no limit); for demos and fixed compute budgets.
+    schedule_unit: ``"steps"`` (default): warmup and decay follow the update counter over
+        ``steps``. ``"time"``: they follow the fraction of the ``max_minutes`` budget trained so
+        far, so the run ends at ``min_lr`` whatever the machine's speed; the budget then counts
+        training time over all resumes, and ``steps`` is only a ceiling.
+    warmup_fraction: with ``schedule_unit = "time"``, the warmup as a fraction of the budget
+        (``warmup_steps`` must then be 0). schedule_counts_eval: with ``"time"``, count
+        evaluation and checkpoint time in the budget too (default: training time only).
     compile: run the step through `mx.compile`. log_every: metrics/log interval in steps.
     out_dir / run_dir: the run directory is ``run_dir`` if set, else ``out_dir/<config name>``.
     dist_timeout: data-parallel runs (see `mlxt.train.distributed`): seconds a rank may go without
@@ -64,6 +71,9 @@ class TrainConfig:
     keep_last: int = 3
     early_stopping: int = 0
     max_minutes: float = 0.0
+    schedule_unit: str = "steps"
+    warmup_fraction: float = 0.0
+    schedule_counts_eval: bool = False
     seed: int = 0
     compile: bool = True
     log_every: int = 50
@@ -93,10 +103,29 @@ class TrainConfig:
             raise bad("label_smoothing", "a number in [0, 1)")
         if self.max_minutes < 0:
             raise bad("max_minutes", "a number >= 0")
+        self._check_schedule_unit(bad)
         if self.dist_timeout < 0:
             raise bad("dist_timeout", "a number of seconds >= 0")
         if self.clip_norm < 0 or self.weight_decay < 0 or self.eps <= 0:
             raise MlxtError("[train] clip_norm and weight_decay must be >= 0 and eps > 0")
+
+    def _check_schedule_unit(self, bad) -> None:
+        if self.schedule_unit not in UNITS:
+            raise bad("schedule_unit", "one of " + ", ".join(f'"{u}"' for u in UNITS))
+        if not 0 <= self.warmup_fraction < 1:
+            raise bad("warmup_fraction", "a number in [0, 1)")
+        if self.schedule_unit == "steps":
+            if self.warmup_fraction:
+                raise bad("warmup_fraction", 'schedule_unit = "time" (with steps, use warmup_steps)')
+            return
+        if self.max_minutes <= 0:
+            raise MlxtError('[train] schedule_unit = "time": needs max_minutes > 0 (the time budget '
+                            "the schedule follows)")
+        if self.warmup_steps:
+            raise MlxtError('[train] warmup_steps = {}: with schedule_unit = "time" the warmup is '
+                            "warmup_fraction (a fraction of max_minutes); set warmup_steps = 0".format(self.warmup_steps))
+        if self.schedule == "noam" and self.warmup_fraction <= 0:
+            raise MlxtError('[train] schedule = "noam" with schedule_unit = "time": needs warmup_fraction > 0')
 
 
 @dataclass

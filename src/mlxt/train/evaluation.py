@@ -82,3 +82,22 @@ def sample_bleu(model, tokenizers: dict, pairs: list[tuple[str, str]], max_len: 
     refs = [t for _, t in pairs]
     score = sacrebleu.corpus_bleu(hyps, [refs]).score if pairs else 0.0
     return score, [(s, t, h) for (s, t), h in zip(pairs, hyps)]
+
+
+def evaluate(model, data, config, dist, step: int) -> tuple[dict, list]:
+    """The evaluation at a training step (``config``: the `RunConfig`; ``dist``: the ranks, which
+    each score their shard): ``(validation metrics, BLEU samples)``; the model is left in
+    training mode."""
+    t = config.train
+    model.eval()
+    try:
+        dist.beat(f"evaluating at step {step}")
+        valid = data.batches("valid", seed=t.seed, shuffle=False, rank=dist.rank, world_size=dist.size)
+        result = validation_loss(model, valid, t.eval_batches, reduce=dist.sum)
+        samples = []
+        if dist.is_main and config.kind == "seq2seq" and t.bleu_samples and data.texts.get("valid"):
+            pairs = list(data.texts["valid"][: t.bleu_samples])
+            result["bleu"], samples = sample_bleu(model, data.tokenizers, pairs, config.data.max_len)
+    finally:
+        model.train()
+    return result, samples

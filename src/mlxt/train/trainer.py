@@ -16,124 +16,31 @@ from __future__ import annotations
 import math
 import shutil
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 
 from mlxt.errors import MlxtError
-from mlxt.model import ModelConfig, build_model
+from mlxt.model import build_model
 from mlxt.train import checkpoint as ckpt
 from mlxt.train import rundir
 from mlxt.train.config import RunConfig
 from mlxt.train.distributed import Distributed, lost_peer
-from mlxt.train.evaluation import sample_bleu, validation_loss
+from mlxt.train.evaluation import evaluate
+from mlxt.train.intervals import Clock, Interval
 from mlxt.train.lock import RunLock
 from mlxt.train.metrics import MetricsLog
 from mlxt.train.progress import Progress
-from mlxt.train.schedules import make_schedule
+from mlxt.train.resumable import check_resumable
+from mlxt.train.results import NonFiniteLoss, TrainingInterrupted, TrainResult
+from mlxt.train.schedules import BudgetFraction, make_schedule, make_time_schedule
+from mlxt.train.signals import StopSignals, signal_name
 from mlxt.train.step import TrainStep, make_optimizer
+from mlxt.train.setup import model_config_for, prepare, rng_state, same_tokenizers, set_rng_state, targets
+from mlxt.train.stopping import EARLY, SIGNAL, Stop, describe, due_after_step, stop_after_step
 from mlxt.train.tomlio import write_toml
-
-
-class NonFiniteLoss(MlxtError):
-    """Training produced a NaN/inf loss or gradient norm."""
-
-
-class TrainingInterrupted(Exception):
-    """SIGINT: a checkpoint was saved; the CLI exits with status 130."""
-
-    def __init__(self, message: str, checkpoint: Path | None):
-        super().__init__(message)
-        self.checkpoint = checkpoint
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    status: str  # "finished", "early_stopped", "epochs_done" or "stopped_at_time_limit"
-    metrics: dict = field(default_factory=dict)
-    best_step: int | None = None
-    best_valid_loss: float | None = None
-    samples: list = field(default_factory=list)  # seq2seq: (source, reference, hypothesis)
-
-
-# -- setup helpers ---------------------------------------------------------------------------------
-def prepare(config: RunConfig):
-    """The data object for ``config`` (`PreparedData`, or `SeriesData` for regression)."""
-    if config.kind == "regression":
-        from mlxt.data.series import SeriesData
-
-        return SeriesData(config.data)
-    from mlxt.data.prepare import prepare_data
-
-    return prepare_data(config.data, config.kind)
-
-
-def model_config_for(config: RunConfig, data) -> ModelConfig:
-    """``[model]`` with the sizes the data decides (vocabularies, feature sizes) filled in."""
-    toks = data.tokenizers
-    if config.kind == "seq2seq":
-        fill = {"vocab_size": toks["tgt"].vocab_size}
-        if toks["src"] is not toks["tgt"]:
-            fill["src_vocab_size"] = toks["src"].vocab_size
-        needed, what = config.data.max_len, "[data] max_len"
-    elif config.kind == "lm":
-        fill = {"vocab_size": toks["text"].vocab_size}
-        needed, what = config.data.block_size, "[data] block_size"
-    else:
-        fill = {"input_dim": config.data.channels, "output_dim": config.data.channels}
-        needed, what = config.data.window, "[data] window"
-    model_config = config.model_config(**fill)
-    rundir.check_vocabularies(model_config, toks, "[model] vocab_size")
-    if model_config.positional in ("learned", "sinusoidal") and model_config.max_len < needed:
-        raise MlxtError(f"[model] max_len = {model_config.max_len} is shorter than {what} = {needed}")
-    return model_config
-
-
-def _same_tokenizers(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(a[k].to_dict() == b[k].to_dict() for k in a)
-
-
-def _targets(batch: dict) -> int:
-    if "tgt_out" in batch:
-        return int(np.count_nonzero(batch["tgt_out"]))
-    return int(batch["targets"].size)
-
-
-def _rng_state() -> list[int]:
-    return [int(v) for v in np.array(mx.random.state[0]).tolist()]
-
-
-def _set_rng_state(key: list[int]) -> None:
-    # MLX has no setter for the global key, but seed(s) sets it to key(s) = [s >> 32, s & 0xffffffff].
-    mx.random.seed((int(key[0]) << 32) | int(key[1]))
-
-
-class _SigintFlag:
-    """Turns the first Ctrl-C into a flag checked at the next step boundary."""
-
-    def __init__(self):
-        self.raised = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised:  # second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def _start_run_dir(run_dir: Path, overwrite: bool) -> None:
@@ -191,6 +98,140 @@ class Trainer:
             if lock is not None:
                 lock.release()
 
+    def _run(self) -> TrainResult:
+        """Step, log, evaluate, save, stop?"""
+        stepper, progress, interval, stop = self._start(), self._progress(), Interval(self.step), None
+        try:
+            with StopSignals() as self.signals:
+                while stop is None:
+                    norm = self._train_step(stepper, interval)
+                    stop = self._stop_after_step()
+                    due = due_after_step(self.step, self.config.train, stop)
+                    if due.log or due.evaluate or due.save:
+                        self._check_finite(interval)  # before anything is logged or saved
+                    if due.log:
+                        self._log(interval, norm, progress)
+                    improved = False
+                    if due.evaluate:
+                        improved, stop = self._evaluate_and_track(progress, stop)
+                    if due.save or improved or stop is not None:
+                        self._save(best=improved)
+        finally:
+            progress.close()
+        return self._finish(stop)
+
+    # What the loop is made of ---------------------------------------------------------------------
+    def _start(self) -> TrainStep:
+        t = self.config.train
+        resume_from = self._resume_point() if self.resume else None  # checked before any data work
+        self._setup()
+        if resume_from is not None:
+            self._restore(resume_from)
+        else:
+            self._write_new_run()
+        self._sync_ranks()
+        self.clock = Clock(self.train_seconds, t.schedule_counts_eval)
+        self.samples, self.t0, self.elapsed0 = [], time.time(), self.elapsed
+        self.model.train()
+        return TrainStep(self.model, self.optimizer, t.label_smoothing if self.config.kind != "regression" else 0.0,
+                         t.clip_norm, t.compile, self.dist.reducer())
+
+    def _train_step(self, stepper: TrainStep, interval: Interval) -> mx.array:
+        t = self.config.train
+        micro = [next(self.train_iter) for _ in range(t.grad_accumulation)]
+        if t.schedule_unit == "time":
+            self.budget.set(self.train_seconds / (60.0 * t.max_minutes))
+        loss, count, norm = stepper(micro)
+        self.step += 1
+        mx.eval(stepper.state, norm, *interval.add(loss, count, norm, sum(targets(b) for b in micro)))
+        self.dist.beat(f"step {self.step}")
+        return norm
+
+    def _stop_after_step(self) -> Stop | None:
+        """Every rank decides the same: the signal flags, the time limit and rank 0's training
+        clock are agreed on in one collective."""
+        t = self.config.train
+        self.elapsed = self.elapsed0 + time.time() - self.t0
+        signum, seconds = self.signals.received, self.clock.seconds()  # read once: a signal may land anywhere
+        if self.dist.active:
+            sigint, sigterm, seconds = self.dist.sum([signum == signal.SIGINT, signum == signal.SIGTERM,
+                                                      seconds if self.is_main else 0.0])
+            signum = signal.SIGINT if sigint else signal.SIGTERM if sigterm else None
+        self.train_seconds = seconds
+        time_up = t.max_minutes > 0 and self._limit_seconds() >= 60.0 * t.max_minutes
+        epochs_done = bool(t.epochs) and getattr(self.train_iter, "epoch", 0) >= t.epochs
+        return stop_after_step(self.step, t.steps, signum, epochs_done, time_up)
+
+    def _limit_seconds(self) -> float:
+        """What the time limit counts: training time over all resumes with a time schedule,
+        else this process's wall time."""
+        return self.train_seconds if self.config.train.schedule_unit == "time" else self.elapsed - self.elapsed0
+
+    def _check_finite(self, interval: Interval) -> None:
+        if not interval.finite():
+            last = self.last_saved.name if self.last_saved else "none"
+            raise NonFiniteLoss(f"non-finite loss or gradient at {interval.where(self.step)}; training stopped "
+                                f"(last good checkpoint: {last}; try a lower [train] lr or clip_norm)")
+
+    def _log(self, interval: Interval, norm: mx.array, progress: Progress) -> None:
+        tokens = self.dist.sum([interval.tokens])[0] if self.dist.active else interval.tokens
+        record = {
+            "split": "train", "step": self.step, "epoch": int(getattr(self.train_iter, "epoch", 0)),
+            "loss": interval.mean_loss(), "lr": self.optimizer.learning_rate.item(), "grad_norm": norm.item(),
+            "tokens_per_s": tokens / interval.seconds(), "elapsed": round(self.elapsed, 3),
+        }
+        self.last_metrics = record
+        if self.is_main:
+            self.metrics.append(record)
+        progress.update(self.step, record["loss"], record["lr"], record["tokens_per_s"], seconds=self._limit_seconds())
+        interval.reset(self.step)
+
+    def _evaluate_and_track(self, progress: Progress, stop: Stop | None) -> tuple[bool, Stop | None]:
+        """Evaluate; returns (a new best validation loss?, the stop, now early stopping too)."""
+        t = self.config.train
+        with self.clock.paused():
+            result, self.samples = evaluate(self.model, self.data, self.config, self.dist, self.step)
+        if not result:
+            return False, stop
+        improved = result["valid_loss"] < self.best_loss
+        if improved:
+            self.best_loss, self.best_step, self.bad_evals = result["valid_loss"], self.step, 0
+        else:
+            self.bad_evals += 1
+        if self.is_main:
+            self.metrics.append({"split": "valid", "step": self.step, **result})
+        progress.write("step {}: {}".format(self.step, "  ".join(f"{k} {v:.4f}" for k, v in result.items())))
+        if not improved and t.early_stopping and self.bad_evals >= t.early_stopping:
+            progress.write(f"early stopping: no better validation loss in {self.bad_evals} evaluations")
+            return False, Stop(EARLY)
+        return improved, stop
+
+    def _progress(self) -> Progress:
+        t = self.config.train
+        return Progress(t.steps, self.step, self.show_progress, time_limit=60.0 * t.max_minutes,
+                        time_done=self._limit_seconds() if t.schedule_unit == "time" else 0.0)
+
+    def _finish(self, stop: Stop) -> TrainResult:
+        t = self.config.train
+        if stop.reason == SIGNAL:
+            what = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal_name(stop.signum)}"
+            raise TrainingInterrupted(f"{what} at step {self.step}; checkpoint saved; continue with "
+                                      f"`mlxt train --resume {self.run_dir}`", self.last_saved, stop.signum)
+        if self.is_main and self.last_saved is not None and ckpt.best_checkpoint(self.checkpoints) is None:
+            ckpt.set_best(self.checkpoints, self.last_saved)
+        if self.is_main:
+            try:
+                from mlxt.train.plot import plot_curves
+
+                plot_curves(self.run_dir)
+            except MlxtError:
+                pass
+        summary = describe(stop.reason, self.step, steps=t.steps, max_minutes=t.max_minutes, epochs=t.epochs,
+                           bad_evals=self.bad_evals)
+        return TrainResult(self.run_dir, self.step, stop.reason, self.last_metrics, self.best_step,
+                           None if math.isinf(self.best_loss) else self.best_loss, self.samples, summary)
+
+    # Setup, state, checkpoints ----------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, t = self.config, self.config.train
         mx.random.seed(t.seed)
@@ -200,8 +241,12 @@ class Trainer:
         self.model_config = model_config_for(cfg, self.data)
         self.model = build_model(self.model_config)
         mx.eval(self.model.parameters())
-        self.schedule = make_schedule(t.schedule, t.lr, t.warmup_steps, t.steps, t.min_lr)
-        self.optimizer = make_optimizer(t, self.schedule)
+        self.budget = BudgetFraction()
+        if t.schedule_unit == "time":
+            schedule = make_time_schedule(t.schedule, t.lr, t.warmup_fraction, t.min_lr, self.budget)
+        else:
+            schedule = make_schedule(t.schedule, t.lr, t.warmup_steps, t.steps, t.min_lr)
+        self.optimizer = make_optimizer(t, schedule)
         self.optimizer.init(self.model.trainable_parameters())
         self.train_iter = self.data.batches("train", seed=t.seed, shuffle=True, rank=self.rank,
                                             world_size=self.world_size)
@@ -211,9 +256,14 @@ class Trainer:
         self.last_saved: Path | None = None
         self._rng_ranks: list | None = None  # every rank's RNG key (distributed runs)
         self.last_metrics: dict = {}
-        self.elapsed = 0.0
+        self.elapsed = self.train_seconds = 0.0
+
+    def _bind_budget(self) -> None:
+        if self.config.train.schedule_unit == "time":
+            self.budget.bind(self.optimizer)
 
     def _write_new_run(self) -> None:
+        self._bind_budget()
         if not self.is_main:
             return
         _clear_old_run(self.run_dir)
@@ -221,26 +271,31 @@ class Trainer:
         rundir.save_tokenizers(self.data.tokenizers, self.run_dir / rundir.TOKENIZER_DIR)
         self.metrics.path.write_text("")
 
-    def _restore(self) -> None:
-        path = ckpt.latest_checkpoint(self.checkpoints)
+    def _resume_point(self) -> Path:
+        """The checkpoint to resume, once leftovers of an interrupted write or prune are gone and
+        the config is known to describe the same model and data."""
+        checkpoints = self.run_dir / rundir.CHECKPOINTS
+        if self.is_main:
+            ckpt.remove_temporaries(checkpoints)
+        path = ckpt.latest_checkpoint(checkpoints)
         if path is None:
             raise MlxtError(f"{self.run_dir}: no checkpoint to resume from")
-        if self.is_main:
-            ckpt.remove_temporaries(self.checkpoints)
+        check_resumable(self.config, path, ckpt.read_state(path))
+        return path
+
+    def _restore(self, path: Path) -> None:
         saved = rundir.load_tokenizers(self.run_dir / rundir.TOKENIZER_DIR)
-        if not _same_tokenizers(saved, self.data.tokenizers):
+        if not same_tokenizers(saved, self.data.tokenizers):
             raise MlxtError(f"{self.run_dir / rundir.TOKENIZER_DIR}: the prepared data's tokenizer differs from "
                             "the run's (was the corpus or [data] changed?); cannot resume exactly")
         state = ckpt.read_state(path)
-        kind = ModelConfig.load(path / ckpt.CONFIG_FILE).kind
-        if kind != self.model_config.kind:
-            raise MlxtError(f"{path}: holds a {kind} model, this run trains a {self.model_config.kind} model")
         ckpt.load_weights_checked(self.model, path / ckpt.MODEL_FILE)
         self.optimizer.state = ckpt.read_optimizer_state(path)
         self.optimizer.init(self.model.trainable_parameters())
+        self._bind_budget()
         mx.eval(self.model.parameters(), self.optimizer.state)
         self.train_iter.load_state_dict(state["data"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         self._rng_ranks = state.get("rng_ranks")
         self.step = int(state["step"])
         best = state.get("best_valid_loss")
@@ -248,6 +303,7 @@ class Trainer:
         self.best_step = state.get("best_step")
         self.bad_evals = int(state.get("bad_evals", 0))
         self.elapsed = float(state.get("elapsed", 0.0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.last_metrics = state.get("metrics", {})
         self.last_saved = path
         if self.is_main:
@@ -258,12 +314,13 @@ class Trainer:
         return {
             "epoch": int(getattr(self.train_iter, "epoch", 0)),
             "data": self.train_iter.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             **({"rng_ranks": self._rng_ranks} if self.dist.active else {}),
             "best_valid_loss": None if math.isinf(self.best_loss) else self.best_loss,
             "best_step": self.best_step,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed,
+            "train_seconds": self.train_seconds,
             "metrics": self.last_metrics,
             "config": self.config.to_dict(self.model_config),
         }
@@ -272,14 +329,15 @@ class Trainer:
         path = ckpt.step_name(self.step)
         self.dist.beat(f"saving at step {self.step}")
         if self.dist.active:  # a collective: every rank saves at the same steps
-            self._rng_ranks = self.dist.gather(_rng_state())
+            self._rng_ranks = self.dist.gather(rng_state())
         if self.is_main:
-            if self.last_saved is None or self.last_saved.name != path:
-                self.last_saved = ckpt.write_checkpoint(self.checkpoints, self.step, self.model,
-                                                        self.model_config, self._state(), self.optimizer)
-            if best:
-                ckpt.set_best(self.checkpoints, self.last_saved)
-            ckpt.prune(self.checkpoints, self.config.train.keep_last)
+            with self.clock.paused(), self.signals.deferred():  # a second signal waits for the save
+                if self.last_saved is None or self.last_saved.name != path:
+                    self.last_saved = ckpt.write_checkpoint(self.checkpoints, self.step, self.model,
+                                                            self.model_config, self._state(), self.optimizer)
+                if best:
+                    ckpt.set_best(self.checkpoints, self.last_saved)
+                ckpt.prune(self.checkpoints, self.config.train.keep_last)
         return self.checkpoints / path
 
     def _sync_ranks(self) -> None:
@@ -292,137 +350,10 @@ class Trainer:
         self.optimizer.state = self.dist.broadcast(self.optimizer.state)
         keys = self._rng_ranks
         if keys and len(keys) == self.world_size:
-            _set_rng_state(keys[self.rank])
+            set_rng_state(keys[self.rank])
         elif self.rank > 0:
-            _set_rng_state(np.array(mx.random.split(mx.random.state[0], self.world_size)[self.rank]).tolist())
-        self._rng_ranks = self.dist.gather(_rng_state())
-
-    def _check_finite(self, health: mx.array, since: int) -> None:
-        if not math.isfinite(health.item()):
-            where = f"step {self.step}" if since + 1 >= self.step else f"steps {since + 1}-{self.step}"
-            last = self.last_saved.name if self.last_saved else "none"
-            raise NonFiniteLoss(f"non-finite loss or gradient at {where}; training stopped "
-                                f"(last good checkpoint: {last}; try a lower [train] lr or clip_norm)")
-
-    def _evaluate(self) -> dict:
-        t = self.config.train
-        self.model.eval()
-        try:
-            self.dist.beat(f"evaluating at step {self.step}")
-            valid = self.data.batches("valid", seed=t.seed, shuffle=False, rank=self.rank, world_size=self.world_size)
-            result = validation_loss(self.model, valid, t.eval_batches, reduce=self.dist.sum)
-            samples = []
-            if self.is_main and self.config.kind == "seq2seq" and t.bleu_samples and self.data.texts.get("valid"):
-                pairs = list(self.data.texts["valid"][: t.bleu_samples])
-                result["bleu"], samples = sample_bleu(self.model, self.data.tokenizers, pairs,
-                                                      self.config.data.max_len)
-        finally:
-            self.model.train()
-        self.samples = samples
-        return result
-
-    def _run(self) -> TrainResult:
-        t = self.config.train
-        self._setup()
-        if self.resume:
-            self._restore()
-        else:
-            self._write_new_run()
-        self._sync_ranks()
-        stepper = TrainStep(self.model, self.optimizer, t.label_smoothing if self.config.kind != "regression" else 0.0,
-                            t.clip_norm, t.compile, self.dist.reducer())
-        self.samples = []
-        self.model.train()
-        progress = Progress(t.steps, self.step, self.show_progress, time_limit=60.0 * t.max_minutes)
-        status = "finished"
-        interval_loss = interval_count = health = mx.array(0.0)
-        interval_start, interval_tokens, interval_t0 = self.step, 0, time.time()
-        run_t0, elapsed0 = time.time(), self.elapsed
-        try:
-            with _SigintFlag() as sigint:
-                while self.step < t.steps:
-                    micro = [next(self.train_iter) for _ in range(t.grad_accumulation)]
-                    loss, count, norm = stepper(micro)
-                    self.step += 1
-                    interval_loss, interval_count = interval_loss + loss, interval_count + count
-                    health = health + 0.0 * loss + 0.0 * norm  # NaN/inf anywhere makes it non-finite
-                    mx.eval(stepper.state, interval_loss, interval_count, health, norm)
-                    self.dist.beat(f"step {self.step}")
-                    interval_tokens += sum(_targets(b) for b in micro)
-                    self.elapsed = elapsed0 + time.time() - run_t0
-                    time_up = t.max_minutes > 0 and time.time() - run_t0 >= 60.0 * t.max_minutes
-                    interrupted = sigint.raised  # read once: a Ctrl-C may land anywhere in the step
-                    if self.dist.active:  # every rank takes the same branches below
-                        interrupted, time_up = self.dist.any(interrupted, time_up)
-                    last = self.step == t.steps or time_up
-                    epochs_done = t.epochs and getattr(self.train_iter, "epoch", 0) >= t.epochs
-
-                    if self.step % t.log_every == 0 or last or interrupted or epochs_done:
-                        self._check_finite(health, interval_start)
-                        seconds = max(time.time() - interval_t0, 1e-9)
-                        if self.dist.active:
-                            interval_tokens = self.dist.sum([interval_tokens])[0]
-                        record = {
-                            "split": "train", "step": self.step,
-                            "epoch": int(getattr(self.train_iter, "epoch", 0)),
-                            "loss": interval_loss.item() / max(interval_count.item(), 1.0),
-                            "lr": self.optimizer.learning_rate.item(), "grad_norm": norm.item(),
-                            "tokens_per_s": interval_tokens / seconds, "elapsed": round(self.elapsed, 3),
-                        }
-                        self.last_metrics = record
-                        if self.is_main:
-                            self.metrics.append(record)
-                        progress.update(self.step, record["loss"], record["lr"], record["tokens_per_s"])
-                        interval_loss = interval_count = mx.array(0.0)
-                        interval_start, interval_tokens, interval_t0 = self.step, 0, time.time()
-
-                    improved = stop_early = False
-                    if self.step % t.eval_every == 0 or last or epochs_done:
-                        self._check_finite(health, interval_start)
-                        result = self._evaluate()
-                        if result:
-                            improved = result["valid_loss"] < self.best_loss
-                            if improved:
-                                self.best_loss, self.best_step, self.bad_evals = result["valid_loss"], self.step, 0
-                            else:
-                                self.bad_evals += 1
-                                stop_early = bool(t.early_stopping) and self.bad_evals >= t.early_stopping
-                            record = {"split": "valid", "step": self.step, **result}
-                            if self.is_main:
-                                self.metrics.append(record)
-                            progress.write("step {}: {}".format(self.step, "  ".join(
-                                f"{k} {v:.4f}" for k, v in result.items())))
-
-                    if self.step % t.save_every == 0 or last or improved or stop_early or interrupted or epochs_done:
-                        self._check_finite(health, interval_start)
-                        self._save(best=improved)
-                    if interrupted:
-                        raise TrainingInterrupted(
-                            f"interrupted at step {self.step}; checkpoint saved; continue with "
-                            f"`mlxt train --resume {self.run_dir}`", self.last_saved)
-                    if stop_early:
-                        status = "early_stopped"
-                        progress.write(f"early stopping: no better validation loss in {self.bad_evals} evaluations")
-                        break
-                    if epochs_done:
-                        status = "epochs_done"
-                        break
-                    if time_up:
-                        status = "stopped_at_time_limit"
-                        break
-        finally:
-            progress.close()
-        if self.is_main and self.last_saved is not None and ckpt.best_checkpoint(self.checkpoints) is None:
-            ckpt.set_best(self.checkpoints, self.last_saved)
-        if self.is_main:
-            try:
-                from mlxt.train.plot import plot_curves
-
-                plot_curves(self.run_dir)
-            except MlxtError:
-                pass
-        return TrainResult(self.run_dir, self.step, status, self.last_metrics, self.best_step,
-                           None if math.isinf(self.best_loss) else self.best_loss, self.samples)
+            set_rng_state(np.array(mx.random.split(mx.random.state[0], self.world_size)[self.rank]).tolist())
+        self._rng_ranks = self.dist.gather(rng_state())
 
 
 def train(config: RunConfig, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
