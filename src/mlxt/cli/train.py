@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 
 
 def register(subparsers) -> None:
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.config import load_config
-    from mlxt.train.signals import StopRequested
+    from mlxt.train.signals import StopRequested, forwarding_sigterm
     from mlxt.train.trainer import TrainingInterrupted, load_run_config, train
 
     if bool(args.config) == bool(args.resume):
@@ -46,7 +47,12 @@ def run(args) -> int:
         if distributed.launched():
             raise MlxtError("--workers: this process was started by a distributed launcher (mlx.launch, mpirun); "
                             "give the number of processes to the launcher only")
-        return distributed.run_workers(args.workers, _rank_argv(args), grace=30.0)
+        if args.workers < 1:
+            raise MlxtError(f"--workers {args.workers}: expected a positive number of processes")
+        with tempfile.TemporaryDirectory(prefix="mlxt-ring-") as tmp:
+            procs = distributed.spawn_workers(args.workers, _rank_argv(args), tmp)
+            with forwarding_sigterm(procs):
+                return distributed.wait_workers(procs, grace=30.0)
     from mlxt.train.distributed import setup
 
     dist = setup(args.backend, config.train.dist_timeout)  # one process unless a launcher started us

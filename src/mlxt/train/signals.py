@@ -77,3 +77,24 @@ class StopSignals:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous = {}
+
+
+@contextmanager
+def forwarding_sigterm(procs):
+    """``mlxt train --workers N``: pass a SIGTERM sent to the launching process on to the ranks,
+    which then stop together like a signalled single process. (A terminal's Ctrl-C already
+    reaches every process of the group, so SIGINT is not forwarded: a rank would see it twice.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
