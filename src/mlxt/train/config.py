@@ -123,7 +123,8 @@ class TrainConfig:
                             "the schedule follows)")
         if self.warmup_steps:
             raise MlxtError('[train] warmup_steps = {}: with schedule_unit = "time" the warmup is '
-                            "warmup_fraction (a fraction of max_minutes); set warmup_steps = 0".format(self.warmup_steps))
+                            "warmup_fraction (a fraction of max_minutes); set warmup_steps = 0"
+                            .format(self.warmup_steps))
         if self.schedule == "noam" and self.warmup_fraction <= 0:
             raise MlxtError('[train] schedule = "noam" with schedule_unit = "time": needs warmup_fraction > 0')
 

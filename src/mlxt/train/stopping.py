@@ -1,7 +1,8 @@
 """Why training stops, decided once per step, and how that reads to a person.
 
-`Stop.reason` is one of `REASONS` (the values of `TrainResult.status`, kept for the API);
-`describe` turns a finished run into the sentence ``mlxt train`` prints.
+`Stop.reason` is one of `REASONS`: the values of `TrainResult.status` (kept for the API), and
+``SIGNAL``, which ends in `TrainingInterrupted` instead of a result. `describe` turns the end of
+a run into the sentence ``mlxt train`` prints.
 """
 
 from __future__ import annotations

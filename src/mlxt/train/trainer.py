@@ -153,12 +153,13 @@ class Trainer:
         t = self.config.train
         self.elapsed = self.elapsed0 + time.time() - self.t0
         signum, seconds = self.signals.received, self.clock.seconds()  # read once: a signal may land anywhere
+        wall_up = t.max_minutes > 0 and self.elapsed - self.elapsed0 >= 60.0 * t.max_minutes
         if self.dist.active:
-            sigint, sigterm, seconds = self.dist.sum([signum == signal.SIGINT, signum == signal.SIGTERM,
-                                                      seconds if self.is_main else 0.0])
+            sigint, sigterm, wall_up, seconds = self.dist.sum([
+                signum == signal.SIGINT, signum == signal.SIGTERM, wall_up, seconds if self.is_main else 0.0])
             signum = signal.SIGINT if sigint else signal.SIGTERM if sigterm else None
         self.train_seconds = seconds
-        time_up = t.max_minutes > 0 and self._limit_seconds() >= 60.0 * t.max_minutes
+        time_up = self._limit_seconds() >= 60.0 * t.max_minutes if t.schedule_unit == "time" else bool(wall_up)
         epochs_done = bool(t.epochs) and getattr(self.train_iter, "epoch", 0) >= t.epochs
         return stop_after_step(self.step, t.steps, signum, epochs_done, time_up)
 
