@@ -47,3 +47,17 @@ def test_resumed_time_budget_starts_where_it_was():
     progress = Progress(total=100000, initial=500, stream=stream, time_limit=360.0, time_done=300.0)
     progress.update(501, 2.5, 1e-3, 1234.0)
     assert stream.getvalue().startswith("05:00/06:00  step 501"), stream.getvalue()
+
+
+def test_time_limited_bar_fills_with_time():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress(total=100000, initial=0, stream=stream, time_limit=360.0)
+    progress.update(10, 2.5, 1e-3, 1000.0, seconds=130.0)
+    progress.close()
+    shown = stream.getvalue().split("\r")[-1]
+    assert shown.startswith("train:  36%|") and "| 02:10/06:00  step 10  loss 2.5000" in shown, shown
+    assert "/100000" not in shown

@@ -37,8 +37,8 @@ class Progress:
 
             if time_limit > 0:  # the bar fills with time; the step goes into the postfix
                 self.bar = tqdm(total=round(time_limit), initial=min(round(time_done), round(time_limit)),
-                                file=self.stream, dynamic_ncols=True, desc="train",
-                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+                                file=self.stream, dynamic_ncols=True, desc="",
+                                bar_format="train: {percentage:3.0f}%|{bar}| {desc}")
             else:
                 self.bar = tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True, unit="step",
                                 desc="train")
@@ -67,8 +67,8 @@ class Progress:
         text = f"{format_duration(seconds)}/{format_duration(self.time_limit)}"
         if self.bar is not None:
             self.bar.n = min(max(round(seconds), 0), self.bar.total)
-            self.bar.set_postfix_str(f"{text}  step {step:,}  loss {loss:.4f}  lr {lr:.2e}  "
-                                     f"{tokens_per_s:,.0f} tok/s  eta {eta}", refresh=False)
+            self.bar.set_description_str(f"{text}  step {step:,}  loss {loss:.4f}  lr {lr:.2e}  "
+                                         f"{tokens_per_s:,.0f} tok/s  eta {eta}", refresh=False)
             self.bar.refresh()
             return
         print(f"{text}  step {step:,}  loss {loss:.4f}  lr {lr:.3e}  {tokens_per_s:,.0f} tok/s  eta {eta}",
