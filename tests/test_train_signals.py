@@ -75,8 +75,10 @@ def test_a_second_signal_never_leaves_a_broken_checkpoint(tmp_path):
     proc, run_dir, env = _long_run(tmp_path, "--set", "train.save_every=1", "--set", "train.keep_last=2")
     assert wait_for(proc, lambda: _last_step(run_dir) >= 4), proc.communicate()
     out, err = _stop(proc, signal.SIGTERM, signal.SIGTERM, gap=0.02)
-    assert proc.returncode == 143, err
-    assert "Traceback" not in out + err and len([x for x in err.splitlines() if x.strip()]) == 1, err
+    # 143 with one line; or killed by the default SIGTERM if the second came after training had
+    # ended and the handlers were restored (nothing was being written then)
+    assert proc.returncode in (143, -signal.SIGTERM), err
+    assert "Traceback" not in out + err and len([x for x in err.splitlines() if x.strip()]) <= 1, err
     steps = _complete_checkpoints(run_dir)
     assert 1 <= len(steps) <= 3, steps  # keep_last = 2, plus the best one
     resumed = run_mlxt("train", "--resume", run_dir, "-q", "--set", f"train.steps={steps[-1] + 1}",
