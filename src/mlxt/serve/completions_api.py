@@ -57,7 +57,14 @@ class TextStream:
         if cut is not None:
             self.stopped = True
             return self._send(cut)
-        return self._send(text[: len(text) - self.hold] if self.hold else text)
+        return self._send(text[: len(text) - self._open_prefix(text)])
+
+    def _open_prefix(self, text: str) -> int:
+        """Length of the longest end of ``text`` that begins a stop sequence."""
+        for n in range(min(self.hold, len(text)), 0, -1):
+            if any(s.startswith(text[-n:]) for s in self.stops):
+                return n
+        return 0
 
     def finish(self) -> str:
         if self.stopped:
