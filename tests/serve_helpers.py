@@ -102,3 +102,6 @@ class LiveServer:
         self.server.should_exit = True
         self._thread.join(timeout=30)
         self.state.batcher.close()
+
+
+REPO_SRC = str(Path(__file__).resolve().parents[1] / "src")
