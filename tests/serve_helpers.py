@@ -26,11 +26,11 @@ max_len = 48
 """
 TRAIN = """
 [train]
-steps = 30
+steps = {steps}
 lr = 3e-3
 schedule = "constant"
-eval_every = 30
-save_every = 30
+eval_every = {steps}
+save_every = {steps}
 log_every = 10
 compile = false
 bleu_samples = 0
@@ -55,10 +55,10 @@ def tiny_runs(tmp_path_factory) -> Path:
     (root / "s2s.toml").write_text(
         f'[model]\nkind = "seq2seq"\nnum_encoder_layers = 1\n{MODEL}\n[data]\npath = "{root}/pairs.tsv"\n'
         'format = "tsv"\ntokenizer = "char"\nsrc_lang = "en"\ntgt_lang = "de"\nvalid_size = 10\ntest_size = 10\n'
-        'max_len = 40\nmax_tokens = 1024\n' + TRAIN)
+        'max_len = 40\nmax_tokens = 1024\n' + TRAIN.format(steps=200))  # enough to read the page's output
     (root / "lm.toml").write_text(
         f'[model]\nkind = "lm"\npositional = "learned"\n{MODEL}\n[data]\npath = "{root}/text.txt"\n'
-        'format = "text"\ntokenizer = "char"\nvalid_size = 0.1\nbatch_size = 4\nblock_size = 32\n' + TRAIN)
+        'format = "text"\ntokenizer = "char"\nvalid_size = 0.1\nbatch_size = 4\nblock_size = 32\n' + TRAIN.format(steps=30))
     for name in ("s2s", "lm"):
         assert main(["train", "--config", str(root / f"{name}.toml"), "--run-dir", str(root / name), "-q"]) == 0
     return root
