@@ -1,7 +1,8 @@
 """The model thread: every decode of a server runs here, one at a time, while the HTTP side
 keeps answering.
 
-Translation requests waiting at the same moment are decoded together: their sentences are
+Translation requests waiting at the same moment (the thread waits a few milliseconds for
+more while they keep arriving) are decoded together: their sentences are
 grouped by model and search settings (beam size, n-best), sorted by length and cut into
 batches of at most ``max_batch`` sentences and ``batch_tokens`` padded source tokens
 (sentences x longest source), each one call of the library's batched search
@@ -25,6 +26,10 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 from mlxt.decode.translate import translate_ids
+
+
+GATHER_GAP = 0.003  # seconds: how long the model thread waits for one more request ...
+GATHER_MAX = 0.025  # ... and for all of them (see `Batcher._gather`)
 
 
 class QueueFull(Exception):
@@ -119,6 +124,8 @@ class Batcher:
                     self._cond.wait()
                 if self._closed and not self._waiting and not self._generating:
                     return
+                if not self._generating:
+                    self._gather()
                 taken = list(self._waiting)
                 self._waiting.clear()
             now = time.monotonic()
@@ -135,6 +142,20 @@ class Batcher:
             if translations:
                 self._translate(translations)
             self._advance_generations()
+
+    def _gather(self) -> None:
+        """Wait (holding nothing but the condition) while requests keep arriving: at most
+        ``GATHER_GAP`` between two, ``GATHER_MAX`` in all, or until a batch is full. Clients
+        answered together send their next requests a moment apart; without this the first
+        of them would be decoded alone and the others after it."""
+        deadline = time.monotonic() + GATHER_MAX
+        while sum(len(j.sources) if isinstance(j, TranslateJob) else 1 for j in self._waiting) < self.max_batch:
+            count, left = len(self._waiting), deadline - time.monotonic()
+            if left <= 0 or self._closed:
+                return
+            self._cond.wait(min(GATHER_GAP, left))
+            if len(self._waiting) == count:
+                return
 
     def _translate(self, jobs: list[TranslateJob]) -> None:
         groups: dict[tuple, list[TranslateJob]] = {}

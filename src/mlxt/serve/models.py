@@ -85,8 +85,11 @@ def load_served(spec: str, checkpoint: str = "best") -> ServedModel:
     from mlxt.decode.options import decode_options
     from mlxt.train.rundir import load_run
 
+    import mlx.core as mx
+
     path, pair = split_spec(spec)
     loaded = load_run(path, checkpoint)
+    mx.eval(loaded.model.parameters())  # nothing lazy left for the model thread to evaluate
     kind = loaded.config.kind
     name = Path(path).resolve().name
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
