@@ -19,7 +19,6 @@ Modes:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import subprocess
@@ -103,36 +102,58 @@ class Server:
         self.proc.wait(timeout=60)
 
 
-async def load(url: str, texts: list[str], clients: int, requests: int | None = None,
-               seconds: float | None = None) -> dict:
-    """``clients`` concurrent loops, each sending one sentence at a time, until ``requests``
-    are sent in all (or ``seconds`` pass)."""
-    import httpx
+def load(url: str, texts: list[str], clients: int, requests: int | None = None, seconds: float | None = None) -> dict:
+    """``clients`` threads, each with its own keep-alive connection (the standard library's
+    `http.client`, light on the CPU the server shares), sending one sentence at a time until
+    ``requests`` are sent in all (or ``seconds`` pass)."""
+    import http.client
+    import json
+    import threading
+    from urllib.parse import urlsplit
 
-    latencies, statuses, fail_latency = [], {}, []
-    sent = 0
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    lock = threading.Lock()
+    latencies, fail_latency, statuses = [], [], {}
+    sent = [0]
     stop_at = time.perf_counter() + seconds if seconds else None
+    go = threading.Barrier(clients + 1)
 
-    async def client(http):
-        nonlocal sent
-        while (requests is None or sent < requests) and (stop_at is None or time.perf_counter() < stop_at):
-            text = texts[sent % len(texts)]
-            sent += 1
+    def take() -> str | None:
+        with lock:
+            if (requests is not None and sent[0] >= requests) or (stop_at and time.perf_counter() >= stop_at):
+                return None
+            sent[0] += 1
+            return texts[sent[0] % len(texts)]
+
+    def client():
+        conn = http.client.HTTPConnection(host, port, timeout=300)
+        go.wait()
+        while (text := take()) is not None:
+            body = json.dumps({"q": text, "source": "de", "target": "en"})
             start = time.perf_counter()
             try:
-                r = await http.post(url + "/translate", json={"q": text, "source": "de", "target": "en"})
-                status = r.status_code
-            except httpx.HTTPError:
+                conn.request("POST", "/translate", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
                 status = -1
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=300)
             elapsed = time.perf_counter() - start
-            statuses[status] = statuses.get(status, 0) + 1
-            (latencies if status == 200 else fail_latency).append(elapsed)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+                (latencies if status == 200 else fail_latency).append(elapsed)
+        conn.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as http:
-        start = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - start
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    go.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
     latencies.sort()
     fail_latency.sort()
 
@@ -151,12 +172,12 @@ def run(spec: str | None = None, texts: list[str] | None = None) -> tuple[list, 
         spec = spec or random_run(texts, Path(tmp) / "run")
         server = Server(spec, "--max-queue", "256")
         try:
-            asyncio.run(load(server.url, texts, 4, 8))  # warm up
+            load(server.url, texts, 4, 8)  # warm up
             per_client = 2 if common.quick() else 6
             rows, base = [], None
             for clients in CLIENTS:
                 before = server.batches()
-                result = asyncio.run(load(server.url, texts, clients, max(32, clients * per_client)))
+                result = load(server.url, texts, clients, max(32, clients * per_client))
                 after = server.batches()
                 base = base or result["rps"]
                 mean_batch = (after[0] - before[0]) / max(after[1] - before[1], 1)
@@ -172,9 +193,9 @@ def run(spec: str | None = None, texts: list[str] | None = None) -> tuple[list, 
 def overload(spec: str, texts: list[str], queue: int = 16) -> str:
     server = Server(spec, "--max-queue", str(queue))
     try:
-        asyncio.run(load(server.url, texts, 4, 8))
+        load(server.url, texts, 4, 8)
         clients = queue * 8
-        result = asyncio.run(load(server.url, texts, clients, clients))
+        result = load(server.url, texts, clients, clients)
     finally:
         server.stop()
     return (f"overload: {clients} clients at once against --max-queue {queue}: {result['ok']} accepted and "
@@ -185,9 +206,9 @@ def overload(spec: str, texts: list[str], queue: int = 16) -> str:
 def soak(spec: str, texts: list[str], minutes: float) -> str:
     server = Server(spec, "--max-queue", "256")
     try:
-        asyncio.run(load(server.url, texts, 8, 32))
+        load(server.url, texts, 8, 32)
         before = server.rss_mb()
-        result = asyncio.run(load(server.url, texts, 32, seconds=minutes * 60))
+        result = load(server.url, texts, 32, seconds=minutes * 60)
         after = server.rss_mb()
     finally:
         server.stop()

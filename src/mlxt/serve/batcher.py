@@ -1,8 +1,8 @@
 """The model thread: every decode of a server runs here, one at a time, while the HTTP side
 keeps answering.
 
-Translation requests waiting at the same moment (the thread waits a few milliseconds for
-more while they keep arriving) are decoded together: their sentences are
+Translation requests waiting at the same moment (the thread waits a little for more while
+they are on their way, see `Batcher._gather`) are decoded together: their sentences are
 grouped by model and search settings (beam size, n-best), sorted by length and cut into
 batches of at most ``max_batch`` sentences and ``batch_tokens`` padded source tokens
 (sentences x longest source), each one call of the library's batched search
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from mlxt.decode.translate import translate_ids
 
 
-GATHER_GAP = 0.003  # seconds: how long the model thread waits for one more request ...
-GATHER_MAX = 0.025  # ... and for all of them (see `Batcher._gather`)
+GATHER_SHARE = 0.25  # of the last batch's time, the most the model thread waits for more requests
+GATHER_MAX = 0.25  # seconds, ditto (see `Batcher._gather`)
 
 
 class QueueFull(Exception):
@@ -66,10 +66,14 @@ class GenerateJob:
 
 class Batcher:
     def __init__(self, max_queue: int = 64, max_batch: int = 32, batch_tokens: int = 4096, metrics=None,
-                 translate_fn=translate_ids):
+                 translate_fn=translate_ids, expected=lambda: 0):
         self.max_queue, self.max_batch, self.batch_tokens = max_queue, max_batch, batch_tokens
         self.metrics = metrics
         self.translate_fn = translate_fn
+        self.expected = expected  # translation requests being handled over HTTP (see `_gather`)
+        self._last_seconds = 0.0  # the last batch's decoding time, its requests, and the
+        self._last_requests = 0  # requests that arrived while it was decoded (see `_gather`)
+        self._arrived_during = 0
         self._cond = threading.Condition()
         self._waiting: deque = deque()
         self._generating: list[GenerateJob] = []
@@ -140,22 +144,33 @@ class Batcher:
                 else:
                     self._generating.append(job)
             if translations:
+                started = time.monotonic()
                 self._translate(translations)
+                self._last_seconds = time.monotonic() - started
+                self._last_requests = len(translations)
+                with self._cond:
+                    self._arrived_during = sum(isinstance(j, TranslateJob) for j in self._waiting)
             self._advance_generations()
 
     def _gather(self) -> None:
-        """Wait (holding nothing but the condition) while requests keep arriving: at most
-        ``GATHER_GAP`` between two, ``GATHER_MAX`` in all, or until a batch is full. Clients
-        answered together send their next requests a moment apart; without this the first
-        of them would be decoded alone and the others after it."""
-        deadline = time.monotonic() + GATHER_MAX
-        while sum(len(j.sources) if isinstance(j, TranslateJob) else 1 for j in self._waiting) < self.max_batch:
-            count, left = len(self._waiting), deadline - time.monotonic()
-            if left <= 0 or self._closed:
+        """Before a batch, wait a little for requests that are on their way, for at most
+        ``GATHER_SHARE`` of the last batch's decoding time (and ``GATHER_MAX``), until a batch
+        is full or as many translation requests wait as are expected: those being handled
+        over HTTP (``expected()``), or, when more, the requests of the last batch (their
+        clients are likely to send their next ones now) plus those that arrived while it
+        was decoded. Without this wait, clients answered together would be decoded apart:
+        those that arrived during a batch would start the next one alone, the others queueing
+        behind them, batch after batch. A lone client never waits."""
+        deadline = time.monotonic() + min(GATHER_MAX, GATHER_SHARE * self._last_seconds)
+        target = max(self.expected(), self._last_requests + self._arrived_during)
+        while not self._closed:
+            jobs = [j for j in self._waiting if isinstance(j, TranslateJob)]
+            if sum(len(j.sources) for j in jobs) >= self.max_batch or len(jobs) >= target:
                 return
-            self._cond.wait(min(GATHER_GAP, left))
-            if len(self._waiting) == count:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
+            self._cond.wait(min(0.002, left))
 
     def _translate(self, jobs: list[TranslateJob]) -> None:
         groups: dict[tuple, list[TranslateJob]] = {}

@@ -21,6 +21,7 @@ class ServeState:
     rate: RateLimiter = None
     draining: bool = False
     in_flight: int = 0
+    translating: int = 0  # /translate requests inside their handler (read by the model thread)
     pairs: dict = field(default_factory=dict)
     lms: dict = field(default_factory=dict)
 
@@ -28,6 +29,7 @@ class ServeState:
         self.rate = self.rate or RateLimiter(self.limits.rate_limit)
         self.pairs = {m.pair: m for m in self.served if m.pair}
         self.lms = {m.name: m for m in self.served if m.kind == "lm"}
+        self.batcher.expected = lambda: self.translating
 
 
 def request_key(request, fields: dict) -> str | None:

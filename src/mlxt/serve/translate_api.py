@@ -93,6 +93,14 @@ def assemble(text: str, fmt: str, pieces: list[str]) -> str:
 
 async def translate(request) -> JSONResponse:
     state = request.app.state.serve
+    state.translating += 1
+    try:
+        return await answer(state, request)
+    finally:
+        state.translating -= 1
+
+
+async def answer(state, request) -> JSONResponse:
     limits = state.limits
     fields, is_json = await read_fields(request, limits.max_body)
     admit(state, request, fields)
