@@ -204,16 +204,30 @@ def overload(spec: str, texts: list[str], queue: int = 16) -> str:
 
 
 def soak(spec: str, texts: list[str], minutes: float) -> str:
+    """32 clients for ``minutes``; the server's RSS after a warm-up, then at every fifth of the run."""
+    import threading
+
     server = Server(spec, "--max-queue", "256")
     try:
-        load(server.url, texts, 8, 32)
-        before = server.rss_mb()
+        load(server.url, texts, 32, 256)  # warm up: MLX's buffer cache fills with the batch shapes
+        samples = [server.rss_mb()]
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(minutes * 12):
+                samples.append(server.rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         result = load(server.url, texts, 32, seconds=minutes * 60)
-        after = server.rss_mb()
+        done.set()
+        sampler.join()
+        samples.append(server.rss_mb())
     finally:
         server.stop()
     return (f"soak: 32 clients for {minutes:g} min: {result['ok']} ok, {result['failed']} failed, "
-            f"{result['rps']:.1f} req/s; server RSS {before:.0f} MB at start, {after:.0f} MB at the end")
+            f"{result['rps']:.1f} req/s; server RSS (MB) after warm-up, every fifth, at the end: "
+            f"{' '.join(f'{m:.0f}' for m in samples)}")
 
 
 def main() -> int:

@@ -94,3 +94,14 @@ def test_sigterm_drains_then_exits_cleanly(runs):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_web_page_is_package_data(repo_root):
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mlxt.serve"]
+    static = repo_root / "src" / "mlxt" / "serve" / "static"
+    files = [p.relative_to(static.parent).as_posix() for p in static.iterdir()]
+    assert {"static/index.html", "static/app.js", "static/style.css"} <= set(files)
+    assert all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in files)
