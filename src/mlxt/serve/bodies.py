@@ -65,6 +65,8 @@ async def read_fields(request, max_body: int) -> tuple[dict, bool]:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HTTPError(400, f"Invalid JSON format: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise HTTPError(400, "Invalid JSON format: nested too deeply") from None
         if not isinstance(value, dict):
             raise HTTPError(400, f"Invalid JSON format: expected an object, got {type(value).__name__}")
         return value, True
