@@ -43,6 +43,8 @@ def run(args) -> int:
     try:
         from mlxt.serve.server import build_state, serve
     except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("starlette", "uvicorn", "multipart", "python_multipart", "anyio"):
+            raise
         raise MlxtError(f"mlxt serve needs the serve extra ({exc.name} is not installed): "
                         "pip install 'mlxt[serve]'") from None
     from mlxt.serve.limits import Limits
