@@ -75,11 +75,14 @@ def test_sigterm_drains_then_exits_cleanly(runs):
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             running = [pool.submit(httpx.post, url + "/v1/completions", json={**body, "seed": i}, timeout=120)
                        for i in range(6)]
+            deadline = time.time() + 60
             while "mlxt_queue_depth 6" not in httpx.get(url + "/metrics").text:
                 assert not any(f.done() for f in running), "the completions ended too soon for this test"
+                assert time.time() < deadline, "the completions were not all accepted"
                 time.sleep(0.01)
             proc.send_signal(signal.SIGTERM)
             while httpx.get(url + "/health").status_code != 503:
+                assert time.time() < deadline + 60, "the server did not start draining"
                 time.sleep(0.01)
             refused = httpx.post(url + "/translate", json={"q": "the cat", "source": "en", "target": "de"})
             assert refused.status_code == 503 and refused.json()["error"] == "the server is shutting down"
