@@ -1,4 +1,4 @@
-"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding.
+"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding, serving.
 
     .venv/bin/python benchmarks/run_all.py [--out results.md]
 
@@ -17,6 +17,7 @@ import common
 
 import bench_decode
 import bench_matmul
+import bench_serve
 import bench_train
 
 
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
     show(f"Decoding: seq2seq batch {bench_decode.BATCH}, {bench_decode.OUT_LEN} output tokens each; "
          f"baby GPT batch 1, {bench_decode.GEN_LEN} new tokens (cached == uncached outputs: "
          f"{extra['cache_matches_no_cache']})\n\n" + common.table(headers, rows))
+    headers, rows, extra = bench_serve.run()
+    show(f"Serving: `mlxt serve` under concurrent clients, one sentence per request ({extra['source']}; "
+         "random-weight character model, greedy)\n\n" + common.table(headers, rows))
     show(f"Total benchmark time: {time.perf_counter() - start:.0f} s; "
          f"load average at the end: {open('/proc/loadavg').read().split()[0]}")
     if args.out:

@@ -24,6 +24,7 @@ COMMANDS = [
     "average",
     "plot",
     "convert",
+    "serve",
 ]
 
 
