@@ -75,7 +75,8 @@ def test_module_in_compile_and_value_and_grad():
     def loss(model, x):
         return (model(x) * G).sum()
 
-    ours = mx.compile(nn.value_and_grad(norm, lambda x: loss(norm, x)), inputs=[norm.state])(X)
+    ours = mx.compile(nn.value_and_grad(norm, lambda x: loss(norm, x)), inputs=[norm.state], outputs=[norm.state])(X)
+    mx.eval(ours)
     theirs = nn.value_and_grad(ref, lambda x: loss(ref, x))(X)
     np.testing.assert_allclose(ours[0].item(), theirs[0].item(), rtol=1e-5)
     for k in ("weight", "bias"):
