@@ -18,6 +18,7 @@ not timed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -92,11 +93,6 @@ def make_batches(case: Case, count: int, seed: int = 0) -> list[dict]:
     return [{"inputs": ids(case.tgt_len), "targets": ids(case.tgt_len)} for _ in range(count)]
 
 
-def fused_sdpa(q, k, v, scale, mask=None):
-    """MLX's own attention op (on CPU: unfused ops and libmlx's softmax), for comparison."""
-    return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
-
-
 @contextmanager
 def attention_function(fn):
     """Run the model with ``fn`` as its attention (`MultiHeadAttention` looks it up per call)."""
@@ -108,9 +104,23 @@ def attention_function(fn):
         attention.scaled_dot_product_attention = saved
 
 
+@contextmanager
+def kernels_enabled(on: bool):
+    """Run with mlxt's native kernels on or off (`mlxt.kernels.use_native`, read while tracing)."""
+    saved = os.environ.get("MLXT_KERNELS")
+    os.environ["MLXT_KERNELS"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MLXT_KERNELS"]
+        else:
+            os.environ["MLXT_KERNELS"] = saved
+
+
 class MlxRunner:
-    def __init__(self, case: Case, compile: bool = True, attend=None):
-        self.attend = attend
+    def __init__(self, case: Case, compile: bool = True, attend=None, native: bool = True):
+        self.attend, self.native = attend, native
         mx.random.seed(0)
         self.model = build_model(case.config)
         self.model.train()
@@ -119,7 +129,7 @@ class MlxRunner:
         self.step = TrainStep(self.model, opt, smoothing=case.smoothing, clip_norm=1.0, compile=compile)
 
     def __call__(self, batch: dict) -> float:
-        with attention_function(self.attend):
+        with attention_function(self.attend), kernels_enabled(self.native):
             loss, count, norm = self.step([batch])
             mx.eval(loss, count, norm, self.step.state)
         return loss.item() / count.item()
@@ -205,7 +215,7 @@ def time_steps(runner, batches: list[dict]) -> list[list[float]]:
 def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompiled: bool = True) -> list[list]:
     batches = make_batches(case, 4)
     runners = {"mlxt": MlxRunner(case)}
-    runners["mlxt, mx.fast SDPA"] = MlxRunner(case, attend=fused_sdpa)
+    runners["mlxt, kernels off"] = MlxRunner(case, native=False)
     if uncompiled:
         runners["mlxt (no compile)"] = MlxRunner(case, compile=False)
     worker = TorchWorker(CASES.index(case))
