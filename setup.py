@@ -65,9 +65,9 @@ def kernels_extension():
     csrc = sorted(str(p) for p in Path("src/mlxt/kernels/csrc").glob("*.cpp"))
     return Extension(
         "mlxt.kernels._ext",
-        sources=csrc + [str(nb_src / "nb_combined.cpp")],
+        sources=csrc,
         depends=sorted(str(p) for p in Path("src/mlxt/kernels/csrc").glob("*.h")),
-        include_dirs=[str(mlx_dir / "include"), nanobind.include_dir(),
+        include_dirs=[str(mlx_dir / "include"), nanobind.include_dir(), str(nb_src),
                       str(nb_src.parent / "ext" / "robin_map" / "include")],
         library_dirs=[str(mlx_dir / "lib")],
         runtime_library_dirs=[str(mlx_dir / "lib")],
