@@ -12,7 +12,7 @@ using mlxt::SoftmaxArgs;
 using mlxt::UnaryArgs;
 
 // Sum of p[0:n] with 16 lane accumulators, reduced in a fixed order.
-inline float row_sum(const float* p, long n) {
+MLXT_INLINE float row_sum(const float* p, long n) {
   vf acc = splat(0.0f);
   long j = 0;
   for (; j + W <= n; j += W) acc += loadu(p + j);
@@ -20,7 +20,7 @@ inline float row_sum(const float* p, long n) {
   return hsum(acc);
 }
 
-inline void layer_norm_stats(const float* x, long d, float eps, float* mean_out, float* rstd_out) {
+MLXT_INLINE void layer_norm_stats(const float* x, long d, float eps, float* mean_out, float* rstd_out) {
   float mean = row_sum(x, d) / float(d);
   vf acc = splat(0.0f);
   long j = 0;
@@ -100,14 +100,14 @@ void layer_norm_vjp(const LayerNormArgs& a, int64_t begin, int64_t end) {
 }
 
 // Lanes of row r kept by the mask, chunk starting at column j (n valid columns).
-inline vi kept(const SoftmaxArgs& a, int64_t r, long j, long n) {
+MLXT_INLINE vi kept(const SoftmaxArgs& a, int64_t r, long j, long n) {
   if (a.mode == 1) return mask_lanes(a.mask + r * a.len + j, n);
   long limit = a.mode == 2 ? long(r % a.q_len + a.causal_offset + 1) : a.len;
   if (limit > a.len) limit = a.len;
   return below(j, j + n < limit ? j + n : limit);
 }
 
-inline bool row_has_keys(const SoftmaxArgs& a, int64_t r) {
+MLXT_INLINE bool row_has_keys(const SoftmaxArgs& a, int64_t r) {
   if (a.mode == 0) return a.len > 0;
   if (a.mode == 2) return r % a.q_len + a.causal_offset >= 0 && a.len > 0;
   const unsigned char* m = a.mask + r * a.len;
@@ -172,14 +172,14 @@ void softmax_vjp(const SoftmaxArgs& a, int64_t begin, int64_t end) {
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
-inline vf act(int kind, vf x) {
+MLXT_INLINE vf act(int kind, vf x) {
   if (kind == mlxt::kGeluExact) return x * vnormal_cdf(x);
   if (kind == mlxt::kGeluTanh)
     return 0.5f * x * (1.0f + vtanh(kSqrt2OverPi * (x + 0.044715f * (x * x * x))));
   return x / (1.0f + vexp(-x));  // silu
 }
 
-inline vf act_grad(int kind, vf x) {
+MLXT_INLINE vf act_grad(int kind, vf x) {
   if (kind == mlxt::kGeluExact) return vnormal_cdf(x) + x * kInvSqrt2Pi * vexp(-0.5f * (x * x));
   if (kind == mlxt::kGeluTanh) {
     vf x2 = x * x;
@@ -206,7 +206,7 @@ void activation_vjp(int kind, const UnaryArgs& a, int64_t begin, int64_t end) {
 }
 
 // max, log-sum-exp and (for smoothing) the mean of one row of logits.
-inline void logit_stats(const float* x, long V, float* top_out, float* total_out) {
+MLXT_INLINE void logit_stats(const float* x, long V, float* top_out, float* total_out) {
   const float ninf = -__builtin_inff();
   vf mx = splat(ninf);
   long j = 0;

@@ -8,6 +8,10 @@
 // gives bitwise the same results.
 #pragma once
 
+// Every helper is forced inline: a 64-byte vector passed to or returned from a call that is
+// not inlined goes through memory on AVX2 and SSE2.
+#define MLXT_INLINE inline __attribute__((always_inline))
+
 namespace {
 
 typedef float vf __attribute__((vector_size(64)));
@@ -15,49 +19,55 @@ typedef int vi __attribute__((vector_size(64)));
 typedef unsigned char vb __attribute__((vector_size(16)));
 constexpr long W = 16;
 
-inline vf splat(float x) { return vf{} + x; }
-inline vf loadu(const float* p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
-inline void storeu(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+MLXT_INLINE vf splat(float x) { return vf{} + x; }
+MLXT_INLINE vf loadu(const float* p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+MLXT_INLINE void storeu(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // The first n (< W) lanes from p, the others set to fill.
-inline vf load_tail(const float* p, long n, float fill) {
+MLXT_INLINE vf load_tail(const float* p, long n, float fill) {
   float buf[W];
   for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : fill;
   return loadu(buf);
 }
-inline void store_tail(float* p, vf v, long n) {
+MLXT_INLINE void store_tail(float* p, vf v, long n) {
   float buf[W];
   storeu(buf, v);
   for (long i = 0; i < n; ++i) p[i] = buf[i];
 }
 
 // Lanes where the bytes at p are non-zero (n valid bytes; the rest count as false).
-inline vi mask_lanes(const unsigned char* p, long n) {
+MLXT_INLINE vi mask_lanes(const unsigned char* p, long n) {
   unsigned char buf[W];
   for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0;
   vb b;
   __builtin_memcpy(&b, buf, sizeof b);
-  return __builtin_convertvector(b, vi) != 0;
+  return -__builtin_convertvector(b, vi);  // MLX booleans are bytes 0 / 1
 }
 // Lanes whose index (first + lane) is below limit.
-inline vi below(long first, long limit) {
+MLXT_INLINE vi below(long first, long limit) {
   const vi lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   long room = limit - first;
   int r = room < 0 ? 0 : (room > W ? int(W) : int(room));
-  return lane < r;
+  return (lane - r) >> 31;
 }
 
-inline vf vmax(vf a, vf b) { return a > b ? a : b; }
-inline vf vmin(vf a, vf b) { return a < b ? a : b; }
-inline vf select(vi m, vf a, vf b) { return m ? a : b; }
+// Lane masks (all ones / all zeros) come from sign bits, selections are bit operations: GCC
+// turns vector comparisons and ?: into per-lane scalar code when the vector is wider than the
+// instruction set's registers, while shifts, subtractions and bit operations stay vectorised.
+MLXT_INLINE vi negative(vf a) { return (vi)a >> 31; }          // sign bit set (-0.0 included)
+MLXT_INLINE vi less(vf a, vf b) { return negative(a - b); }     // a < b for finite or infinite a != b
+MLXT_INLINE vf select(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+MLXT_INLINE vf vmax(vf a, vf b) { return select(less(a, b), b, a); }
+MLXT_INLINE vf vmin(vf a, vf b) { return select(less(a, b), a, b); }
+MLXT_INLINE vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
 
 // Fixed-order horizontal reductions (the same on every instruction set).
-inline float hsum(vf v) {
+MLXT_INLINE float hsum(vf v) {
   float s = 0.0f;
   for (long i = 0; i < W; ++i) s += v[i];
   return s;
 }
-inline float hmax(vf v) {
+MLXT_INLINE float hmax(vf v) {
   float m = v[0];
   for (long i = 1; i < W; ++i) m = v[i] > m ? v[i] : m;
   return m;
@@ -67,7 +77,7 @@ inline float hmax(vf v) {
 // Cephes single-precision coefficients), then scaling by 2^n through the exponent bits.
 // Inputs below -87.3 give 2^-126 (~1.2e-38) rather than a denormal; callers that need exact
 // zeros (masked positions) set them themselves. NaN stays NaN.
-inline vf vexp(vf x) {
+MLXT_INLINE vf vexp(vf x) {
   x = vmin(x, splat(88.3762626647949f));
   x = vmax(x, splat(-87.3365447504f));
   vf t = x * 1.44269504088896341f;
@@ -87,7 +97,7 @@ inline vf vexp(vf x) {
 }
 
 // erfc(z) for z >= 0 (Numerical Recipes' Chebyshev fit, fractional error below 1.2e-7).
-inline vf verfc_pos(vf z) {
+MLXT_INLINE vf verfc_pos(vf z) {
   vf t = 1.0f / (1.0f + 0.5f * z);
   vf p = splat(0.17087277f);
   p = p * t + -0.82215223f;
@@ -103,18 +113,16 @@ inline vf verfc_pos(vf z) {
 }
 
 // Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF, from erfc of |x| / sqrt 2.
-inline vf vnormal_cdf(vf x) {
+MLXT_INLINE vf vnormal_cdf(vf x) {
   vf z = x * 0.70710678118654752f;
-  vf az = select(z < 0.0f, -z, z);
-  vf half_erfc = 0.5f * verfc_pos(az);
-  return select(x < 0.0f, half_erfc, 1.0f - half_erfc);
+  vf half_erfc = 0.5f * verfc_pos(vabs(z));
+  return select(negative(x), half_erfc, 1.0f - half_erfc);
 }
 
 // tanh(u) = sign(u) (1 - 2 / (e^{2|u|} + 1)), exact enough in float32 for all u.
-inline vf vtanh(vf u) {
-  vf au = select(u < 0.0f, -u, u);
-  vf t = 1.0f - 2.0f / (vexp(2.0f * au) + 1.0f);
-  return select(u < 0.0f, -t, t);
+MLXT_INLINE vf vtanh(vf u) {
+  vf t = 1.0f - 2.0f / (vexp(2.0f * vabs(u)) + 1.0f);
+  return select(negative(u), -t, t);
 }
 
 }  // namespace
