@@ -3,7 +3,8 @@
 (a) seq2seq: d_model 256, 4 heads, 3+3 layers, ff 1024, shared vocabulary 8000, batch 32 x 32;
 (b) nanoGPT's CPU "baby GPT": 4 layers, 4 heads, 128 dims, block 64, batch 12, vocabulary 65.
 
-Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp32 matmul peak
+mlxt runs with its native CPU kernels (`mlxt.kernels`) and, in a second row, with
+``MLXT_KERNELS=0``. Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp32 matmul peak
 MLX reaches in this run) and the mlxt/torch ratio. PyTorch runs in a worker process (two
 frameworks' thread pools spinning in one process would slow each other down); the two alternate
 in rounds so a busy machine slows both alike, and ms/step is the median over all timed steps.
