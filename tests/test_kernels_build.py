@@ -99,3 +99,31 @@ def test_falls_back_with_one_warning(breakage, monkeypatch):
     kernels._reason = None  # reload for the next tests
     assert kernels.use_native()
 
+
+
+def test_training_step_is_bitwise_equal_across_kernel_thread_counts():
+    """A whole training step of a small LM (every kernel, forward and backward, plus AdamW)."""
+    import mlx.optimizers as optim
+    from mlx.utils import tree_flatten
+
+    from mlxt.model import ModelConfig, build_model
+    from mlxt.train.step import TrainStep
+
+    # large enough that every kernel splits its rows into several tasks
+    config = ModelConfig(kind="lm", vocab_size=600, d_model=64, num_heads=2, num_encoder_layers=0,
+                         num_decoder_layers=2, d_ff=256, dropout=0.0, activation="gelu", norm_first=True,
+                         positional="learned", max_len=32, tie_output=True)
+    rng = np.random.default_rng(0)
+    batch = {"inputs": rng.integers(1, 600, (32, 32)).astype(np.int32),
+             "targets": rng.integers(0, 600, (32, 32)).astype(np.int32)}
+    results = []
+    for threads in (1, 3):
+        kernels.set_num_threads(threads)
+        mx.random.seed(0)
+        model = build_model(config)
+        step = TrainStep(model, optim.AdamW(learning_rate=1e-2), smoothing=0.1, clip_norm=1.0, compile=False)
+        for _ in range(2):
+            loss, count, norm = step([batch])
+            mx.eval(loss, step.state)
+        results.append(b"".join(np.array(v).tobytes() for _, v in tree_flatten(model.parameters())))
+    assert results[0] == results[1]
