@@ -18,6 +18,7 @@ the install still succeeds and mlxt falls back (``mlxt info`` says to what and w
 import importlib.util
 import platform
 import sys
+import sysconfig
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -62,6 +63,12 @@ def kernels_extension():
         print("mlxt: nanobind is not installed in the build environment: CPU kernels not built", file=sys.stderr)
         return None
     nb_src = Path(nanobind.source_dir())
+    macros = [("NB_COMPACT_ASSERTIONS", None), ("NB_DOMAIN", "mlx")]
+    # On Python >= 3.12 mlx.core is a stable-ABI (abi3) nanobind module, and nanobind shares
+    # types only between modules built the same way.
+    limited = sys.version_info >= (3, 12) and not sysconfig.get_config_var("Py_GIL_DISABLED")
+    if limited:
+        macros.append(("Py_LIMITED_API", "0x030C0000"))
     csrc = sorted(str(p) for p in Path("src/mlxt/kernels/csrc").glob("*.cpp"))
     return Extension(
         "mlxt.kernels._ext",
@@ -72,7 +79,8 @@ def kernels_extension():
         library_dirs=[str(mlx_dir / "lib")],
         runtime_library_dirs=[str(mlx_dir / "lib")],
         libraries=["mlx"],
-        define_macros=[("NB_COMPACT_ASSERTIONS", None), ("NB_DOMAIN", "mlx")],
+        define_macros=macros,
+        py_limited_api=limited,
         # -ffp-contract=off: every instruction-set variant of the kernels rounds alike.
         extra_compile_args=["-std=c++20", "-O3", "-g0", "-fvisibility=hidden", "-fno-math-errno",
                             "-ffp-contract=off", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-psabi"],
