@@ -42,8 +42,9 @@ def scaled_dot_product_attention(q, k, v, scale: float, mask=None) -> mx.array:
 
     Uses MLX's fused kernel except on CPU, where that kernel is the same computation done by
     separate unfused ops; there mlxt's native softmax kernel (`mlxt.kernels`, masks applied
-    inside it) or, without it, the explicit version below is faster. Masked positions get the most negative finite value, so a fully masked
-    row stays finite (uniform), as with `mx.fast.scaled_dot_product_attention` and a boolean mask.
+    inside it) or, without it, the explicit version below is faster. Masked positions get the
+    most negative finite value, so a fully masked row stays finite (uniform), as with
+    `mx.fast.scaled_dot_product_attention` and a boolean mask; the kernel does the same.
     """
     if mx.default_device() != mx.cpu:
         return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
