@@ -14,7 +14,6 @@ import time
 import common
 
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 
 from mlxt import kernels

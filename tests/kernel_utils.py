@@ -19,11 +19,6 @@ def native_kernels(monkeypatch):
     kernels.set_num_threads(threads)
 
 
-def pure_mlx(monkeypatch):
-    """Context: MLXT_KERNELS=0 (mlxt's pure-MLX code paths)."""
-    return monkeypatch.context()
-
-
 def np32(a) -> np.ndarray:
     return np.array(a.astype(mx.float32))
 
