@@ -109,7 +109,8 @@ def format_text(info: dict) -> str:
 def _kernels_line(k: dict) -> str:
     """mlxt's native CPU kernels: which are active, on what instruction set, or why not."""
     if k["active"]:
-        return f"native ({k['isa']}, {k['threads']} threads): {', '.join(k['kernels'])}"
+        threads = f"{k['threads']} thread{'s' if k['threads'] != 1 else ''}"
+        return f"native ({k['isa']}, {threads}): {', '.join(k['kernels'])}"
     return f"off, MLX's ops ({k['reason']})"
 
 
