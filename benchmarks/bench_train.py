@@ -3,7 +3,8 @@
 (a) seq2seq: d_model 256, 4 heads, 3+3 layers, ff 1024, shared vocabulary 8000, batch 32 x 32;
 (b) nanoGPT's CPU "baby GPT": 4 layers, 4 heads, 128 dims, block 64, batch 12, vocabulary 65.
 
-Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp32 matmul peak
+mlxt runs with its native CPU kernels (`mlxt.kernels`) and, in a second row, with
+``MLXT_KERNELS=0``. Reports target tokens/s, ms/step, MFU (model matmul FLOPs per second over the fp32 matmul peak
 MLX reaches in this run) and the mlxt/torch ratio. PyTorch runs in a worker process (two
 frameworks' thread pools spinning in one process would slow each other down); the two alternate
 in rounds so a busy machine slows both alike, and ms/step is the median over all timed steps.
@@ -18,6 +19,7 @@ not timed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -92,11 +94,6 @@ def make_batches(case: Case, count: int, seed: int = 0) -> list[dict]:
     return [{"inputs": ids(case.tgt_len), "targets": ids(case.tgt_len)} for _ in range(count)]
 
 
-def fused_sdpa(q, k, v, scale, mask=None):
-    """MLX's own attention op (on CPU: unfused ops and libmlx's softmax), for comparison."""
-    return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
-
-
 @contextmanager
 def attention_function(fn):
     """Run the model with ``fn`` as its attention (`MultiHeadAttention` looks it up per call)."""
@@ -108,9 +105,23 @@ def attention_function(fn):
         attention.scaled_dot_product_attention = saved
 
 
+@contextmanager
+def kernels_enabled(on: bool):
+    """Run with mlxt's native kernels on or off (`mlxt.kernels.use_native`, read while tracing)."""
+    saved = os.environ.get("MLXT_KERNELS")
+    os.environ["MLXT_KERNELS"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MLXT_KERNELS"]
+        else:
+            os.environ["MLXT_KERNELS"] = saved
+
+
 class MlxRunner:
-    def __init__(self, case: Case, compile: bool = True, attend=None):
-        self.attend = attend
+    def __init__(self, case: Case, compile: bool = True, attend=None, native: bool = True):
+        self.attend, self.native = attend, native
         mx.random.seed(0)
         self.model = build_model(case.config)
         self.model.train()
@@ -119,7 +130,7 @@ class MlxRunner:
         self.step = TrainStep(self.model, opt, smoothing=case.smoothing, clip_norm=1.0, compile=compile)
 
     def __call__(self, batch: dict) -> float:
-        with attention_function(self.attend):
+        with attention_function(self.attend), kernels_enabled(self.native):
             loss, count, norm = self.step([batch])
             mx.eval(loss, count, norm, self.step.state)
         return loss.item() / count.item()
@@ -205,7 +216,7 @@ def time_steps(runner, batches: list[dict]) -> list[list[float]]:
 def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompiled: bool = True) -> list[list]:
     batches = make_batches(case, 4)
     runners = {"mlxt": MlxRunner(case)}
-    runners["mlxt, mx.fast SDPA"] = MlxRunner(case, attend=fused_sdpa)
+    runners["mlxt, kernels off"] = MlxRunner(case, native=False)
     if uncompiled:
         runners["mlxt (no compile)"] = MlxRunner(case, compile=False)
     worker = TorchWorker(CASES.index(case))

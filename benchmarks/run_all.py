@@ -1,4 +1,5 @@
-"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding, serving.
+"""Every benchmark in one run (``make bench``): matmul, training throughput, native kernels, decoding,
+serving.
 
     .venv/bin/python benchmarks/run_all.py [--out results.md]
 
@@ -16,6 +17,7 @@ import time
 import common
 
 import bench_decode
+import bench_kernels
 import bench_matmul
 import bench_serve
 import bench_train
@@ -39,6 +41,10 @@ def main(argv=None) -> int:
     headers, rows, _ = bench_train.run(peak)
     show(f"MFU against the fp32 matmul peak of this run (MLX 1024^3): {peak:.0f} GFLOP/s\n\n"
          + common.table(headers, rows))
+    headers, rows, extra = bench_kernels.run()
+    st = extra["kernels"]
+    show((f"Native kernels ({st['isa']}, {st['threads']} threads) against pure MLX"
+          if st["active"] else f"Native kernels off ({st['reason']})") + "\n\n" + common.table(headers, rows))
     headers, rows, extra = bench_decode.run()
     show(f"Decoding: seq2seq batch {bench_decode.BATCH}, {bench_decode.OUT_LEN} output tokens each; "
          f"baby GPT batch 1, {bench_decode.GEN_LEN} new tokens (cached == uncached outputs: "

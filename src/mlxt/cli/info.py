@@ -12,7 +12,7 @@ from mlxt.errors import MlxtError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "info", help="show MLX, device, BLAS and threads, and measure matmul speed",
+        "info", help="show MLX, device, BLAS, threads and native kernels, and measure matmul speed",
         description="Show the MLX version and device, the BLAS MLX's CPU matmuls use (see "
         "MLXT_BLAS, OPENBLAS_NUM_THREADS, MLXT_NUM_THREADS) and a quick fp32 matmul GFLOP/s "
         "of MLX next to numpy's.",
@@ -29,7 +29,7 @@ def collect(size: int = 1024, bench: bool = True) -> dict:
     import numpy as np
 
     import mlxt
-    from mlxt import _blas
+    from mlxt import _blas, kernels
 
     state = _blas.state()
     backends = [name for name in ("metal", "cuda") if getattr(mx, name).is_available()] or ["cpu"]
@@ -57,6 +57,7 @@ def collect(size: int = 1024, bench: bool = True) -> dict:
             "MLXT_NUM_THREADS": os.environ.get("MLXT_NUM_THREADS"),
         },
         "numpy": np.__version__,
+        "kernels": kernels.status(),
     }
     if bench:
         info["matmul"] = {
@@ -92,6 +93,7 @@ def format_text(info: dict) -> str:
         f"backend         {info['backend']} (default device {info['default_device']})",
         f"BLAS            {used}",
         f"threads         {threads['openblas'] if threads['openblas'] else 'n/a'} ({env})",
+        f"kernels         {_kernels_line(info['kernels'])}",
     ]
     if "matmul" in info:
         mm = info["matmul"]
@@ -102,6 +104,14 @@ def format_text(info: dict) -> str:
             f"GFLOP/s (fp32, mlx/numpy {ratio:.2f})"
         )
     return "\n".join(lines)
+
+
+def _kernels_line(k: dict) -> str:
+    """mlxt's native CPU kernels: which are active, on what instruction set, or why not."""
+    if k["active"]:
+        threads = f"{k['threads']} thread{'s' if k['threads'] != 1 else ''}"
+        return f"native ({k['isa']}, {threads}): {', '.join(k['kernels'])}"
+    return f"off, MLX's ops ({k['reason']})"
 
 
 def run(args) -> int:

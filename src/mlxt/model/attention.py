@@ -16,6 +16,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlxt import kernels
 from mlxt.model.masks import causal_mask
 
 
@@ -40,13 +41,16 @@ def scaled_dot_product_attention(q, k, v, scale: float, mask=None) -> mx.array:
     """``softmax(q k^T * scale) v`` for ``(B, heads, L, d_head)`` inputs.
 
     Uses MLX's fused kernel except on CPU, where that kernel is the same computation done by
-    separate unfused ops; there the explicit version is faster (about 10% of a small model's
-    training step). Masked positions get the most negative finite value, so a fully masked
-    row stays finite (uniform), as with `mx.fast.scaled_dot_product_attention` and a boolean mask.
+    separate unfused ops; there mlxt's native softmax kernel (`mlxt.kernels`, masks applied
+    inside it) or, without it, the explicit version below is faster. Masked positions get the
+    most negative finite value, so a fully masked row stays finite (uniform), as with
+    `mx.fast.scaled_dot_product_attention` and a boolean mask; the kernel does the same.
     """
     if mx.default_device() != mx.cpu:
         return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
     scores = (q * scale) @ k.swapaxes(-1, -2)
+    if kernels.use_native() and (mask is None or isinstance(mask, str) or mask.dtype == mx.bool_):
+        return kernels.softmax(scores.astype(mx.float32), mask).astype(v.dtype) @ v
     if isinstance(mask, str):
         mask = causal_mask(q.shape[-2], k.shape[-2])
     if mask is not None:

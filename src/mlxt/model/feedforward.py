@@ -5,7 +5,10 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-ACTIVATIONS = {"relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
+from mlxt import kernels
+
+# gelu/silu: mlxt's native kernels on CPU, MLX's ops elsewhere (`mlxt.kernels`).
+ACTIVATIONS = {"relu": nn.relu, "gelu": kernels.gelu, "silu": kernels.silu}
 
 
 class FeedForward(nn.Module):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlxt import kernels
 from mlxt.model.attention import MultiHeadAttention
 from mlxt.model.feedforward import FeedForward
 
@@ -19,6 +20,15 @@ def _rope(config) -> nn.Module | None:
     if config.positional == "rope":
         return nn.RoPE(config.head_dim, traditional=False, base=config.rope_base)
     return None
+
+
+class LayerNorm(nn.LayerNorm):
+    """`nn.LayerNorm` (same parameters and checkpoints) that runs mlxt's native kernel on CPU."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if "weight" in self and "bias" in self:
+            return kernels.layer_norm(x, self.weight, self.bias, self.eps)
+        return super().__call__(x)
 
 
 class _Residual(nn.Module):
@@ -45,8 +55,8 @@ class EncoderLayer(_Residual):
         super().__init__(config)
         self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.attention_bias, _rope(config))
         self.ff = FeedForward(config.d_model, config.d_ff, config.dropout, config.activation, config.ffn_bias)
-        self.norm1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.norm2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm1 = LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm2 = LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def __call__(self, x: mx.array, mask=None, cache=None) -> mx.array:
         x = self.residual(x, self.norm1, lambda h: self.self_attn(h, h, h, mask, cache))
@@ -66,9 +76,9 @@ class DecoderLayer(_Residual):
         self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.attention_bias, _rope(config))
         self.cross_attn = MultiHeadAttention(config.d_model, config.num_heads, config.attention_bias)
         self.ff = FeedForward(config.d_model, config.d_ff, config.dropout, config.activation, config.ffn_bias)
-        self.norm1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.norm2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.norm3 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm1 = LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm2 = LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm3 = LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def __call__(self, x, memory, self_mask=None, memory_mask=None, cache=None) -> mx.array:
         self_cache = cache.self_attn if cache is not None else None

@@ -12,7 +12,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt.model.config import ModelConfig
-from mlxt.model.layers import EncoderLayer
+from mlxt.model.layers import EncoderLayer, LayerNorm
 from mlxt.model.positional import build_positions
 from mlxt.model.transformer import TokenEmbedding, self_attention_mask
 
@@ -29,7 +29,7 @@ class TransformerLM(nn.Module):
         self.positions = build_positions(config)
         self.dropout = nn.Dropout(config.dropout)
         self.layers = [EncoderLayer(config) for _ in range(config.num_decoder_layers)]
-        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
+        self.norm = LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
         if not config.tie_output:
             self.out_proj = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.logits_bias:

@@ -17,7 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt.model.config import ModelConfig
-from mlxt.model.layers import DecoderLayer, EncoderLayer
+from mlxt.model.layers import DecoderLayer, EncoderLayer, LayerNorm
 from mlxt.model.masks import causal_mask, combine, key_mask, padding_mask
 from mlxt.model.positional import build_positions
 
@@ -32,7 +32,7 @@ class Encoder(nn.Module):
         super().__init__()
         n = config.num_encoder_layers if num_layers is None else num_layers
         self.layers = [EncoderLayer(config) for _ in range(n)]
-        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
+        self.norm = LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
 
     def __call__(self, x: mx.array, mask=None) -> mx.array:
         for layer in self.layers:
@@ -46,7 +46,7 @@ class Decoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.layers = [DecoderLayer(config) for _ in range(config.num_decoder_layers)]
-        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
+        self.norm = LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
 
     def __call__(self, x, memory, self_mask="causal", memory_mask=None, cache=None) -> mx.array:
         for i, layer in enumerate(self.layers):

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from mlxt import kernels
+
 
 def _token_losses(logits: mx.array, targets: mx.array, smoothing: float) -> mx.array:
     """Per-position label-smoothed cross-entropy ``(...)`` of float32 ``logits (..., V)``."""
+    if kernels.use_native():  # one vectorised, multi-threaded pass each way (`mlxt.kernels`)
+        return kernels.cross_entropy(logits, targets, smoothing)
 
     @mx.custom_function
     def loss_and_probs(x, t):

@@ -1,0 +1,81 @@
+"""mlxt's native CPU kernels against mlxt's pure-MLX code for the same operation, forward and
+backward together, compiled, at the shapes of bench_train's models; the two alternate in rounds
+in the same process and the table gives medians and the ratio.
+
+    .venv/bin/python benchmarks/bench_kernels.py     (MLXT_NUM_THREADS=N: kernel and BLAS threads)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import common
+
+import mlx.core as mx
+import numpy as np
+
+from mlxt import kernels
+from mlxt.model.attention import scaled_dot_product_attention
+from mlxt.train.losses import label_smoothed_cross_entropy
+
+
+def cases():
+    """name -> (function of one array whose gradient is taken, input); all float32."""
+    mx.random.seed(0)
+    x = mx.random.normal((12 * 64, 128))
+    w, b = mx.random.normal((128,)), mx.random.normal((128,))
+    q = mx.random.normal((12, 4, 64, 32))
+    h = mx.random.normal((12 * 64, 512))
+    logits = mx.random.normal((32, 32, 8000))
+    targets = mx.random.randint(1, 8000, (32, 32))
+    g = mx.random.normal(x.shape)
+    gh = mx.random.normal(h.shape)
+    return {
+        "layer norm (768, 128)": (lambda a: (kernels.layer_norm(a, w, b, 1e-5) * g).sum(), x),
+        "causal attention (12, 4, 64, 64)": (lambda a: scaled_dot_product_attention(a, a, a, 32 ** -0.5, "causal").sum(), q),
+        "GELU (768, 512)": (lambda a: (kernels.gelu(a) * gh).sum(), h),
+        "label-smoothed CE (1024, 8000)": (lambda a: label_smoothed_cross_entropy(a, targets, 0.1)[0], logits),
+    }
+
+
+def timed(fn, x, steps):
+    out = []
+    for _ in range(steps):
+        start, cpu = time.perf_counter(), time.process_time()
+        mx.eval(fn(x))
+        out.append([time.perf_counter() - start, time.process_time() - cpu])
+    return out
+
+
+HEADERS = ["operation (forward + backward)", "native ms", "pure MLX ms", "native CPU ms", "pure MLX CPU ms",
+           "speed-up", "speed-up (CPU time)"]
+
+
+def run() -> tuple[list[str], list[list], dict]:
+    rounds, steps = (3, 5) if common.quick() else (5, 10)
+    rows = []
+    for name, (loss, x) in cases().items():
+        fns = {}
+        for native in (True, False):
+            os.environ["MLXT_KERNELS"] = "1" if native else "0"
+            fns[native] = mx.compile(mx.value_and_grad(loss))
+            mx.eval(fns[native](x))  # trace with the switch set, and warm up
+        os.environ.pop("MLXT_KERNELS")
+        times = {True: [], False: []}
+        for _ in range(rounds):
+            for native in (True, False):
+                times[native] += timed(fns[native], x, steps)
+        (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
+        rows.append([name, on, off, on_cpu, off_cpu, f"{off / on:.2f}x", f"{off_cpu / on_cpu:.2f}x"])
+    return HEADERS, rows, {"kernels": kernels.status()}
+
+
+if __name__ == "__main__":
+    print(common.machine())
+    headers, rows, extra = run()
+    st = extra["kernels"]
+    print(f"native kernels: {st['isa']}, {st['threads']} threads" if st["active"] else f"native kernels off: {st['reason']}")
+    print(common.table(headers, rows))
+    sys.exit(0)

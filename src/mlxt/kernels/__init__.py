@@ -1,0 +1,173 @@
+"""mlxt's native CPU kernels: MLX primitives written in C++ (``csrc/``), vectorised (AVX-512,
+AVX2+FMA or baseline, chosen at run time) and multi-threaded over rows.
+
+MLX's CPU backend runs elementwise ops, reductions, softmax and layer norm on one thread with
+scalar code on x86-64; in a small model's training step that work costs more than the matrix
+products (docs/performance.md). These kernels do each such operation, forward and backward, in
+one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
+or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
+the vocabulary. Each row is computed by one thread and partial sums across rows are added in a
+fixed order, so results are bitwise the same for any thread count.
+
+`use_native()` is the one switch the model and the loss consult: true on the CPU device when
+the extension loaded, unless ``MLXT_KERNELS=0``. The functions below fall back to MLX's own
+ops whenever it is false (or the dtype is not float32). Threads: ``MLXT_NUM_THREADS``, else the
+CPU count; `set_num_threads` changes it at run time.
+
+The extension is built by the normal install against the MLX in the build environment; it is
+used only if that is the MLX version running now. When it cannot be used mlxt warns once and
+runs on MLX's ops; `status()` (and ``mlxt info``) say why.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy")
+_ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
+
+
+class KernelsWarning(RuntimeWarning):
+    """The native kernels could not be loaded; mlxt uses MLX's ops instead."""
+
+
+_lib = None
+_reason: str | None = None  # None: not tried yet
+_warned = False
+
+
+def _load():
+    global _lib, _reason
+    if _reason is not None:
+        return _lib
+    _reason = ""
+    import mlx.core as mx
+
+    try:
+        ext = importlib.import_module("mlxt.kernels._ext")
+    except ImportError as e:
+        _reason = f"extension not built or not loadable ({e})"
+        return None
+    built = ext.built_mlx_version()
+    running = mx.__version__.split(".dev")[0].split("+")[0]
+    if built != running:
+        _reason = f"built against mlx {built} but mlx {running} is running (reinstall mlxt)"
+        return None
+    try:  # the array type must be shared with mlx.core (same nanobind ABI and domain)
+        ext.activation(mx.zeros((1,), mx.float32), 0)
+    except TypeError as e:
+        _reason = f"extension does not accept mlx arrays ({e})"
+        return None
+    _lib = ext
+    return ext
+
+
+def _disabled() -> bool:
+    return os.environ.get("MLXT_KERNELS", "1").strip().lower() in ("0", "off", "false", "no")
+
+
+def use_native() -> bool:
+    """Whether mlxt runs its native kernels (CPU device, extension loaded, MLXT_KERNELS != 0)."""
+    global _warned
+    if _disabled():
+        return False
+    import mlx.core as mx
+
+    if mx.default_device() != mx.cpu:
+        return False
+    if _load() is None:
+        if not _warned:
+            _warned = True
+            warnings.warn(f"mlxt: native CPU kernels unavailable: {_reason}; using MLX's ops",
+                          KernelsWarning, stacklevel=2)
+        return False
+    return True
+
+
+def status() -> dict:
+    """What `mlxt info` reports: active, why not, instruction set, threads, kernels."""
+    ext = _load()
+    active = ext is not None and not _disabled()
+    import mlx.core as mx
+
+    on_cpu = mx.default_device() == mx.cpu
+    reason = _reason or ("disabled by MLXT_KERNELS=0" if _disabled() else
+                         "" if on_cpu else "the default device is not the CPU")
+    return {
+        "active": bool(active and on_cpu),
+        "reason": reason or None,
+        "isa": ext.isa() if ext is not None else None,
+        "threads": ext.num_threads() if ext is not None else None,
+        "kernels": list(KERNELS) if active and on_cpu else [],
+        "library": getattr(ext, "__file__", None),
+    }
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the kernels use from now on (results do not depend on it)."""
+    if _load() is not None:
+        _lib.set_num_threads(int(n))
+
+
+def num_threads() -> int | None:
+    return _lib.num_threads() if _load() is not None else None
+
+
+def _native_f32(*arrays) -> bool:
+    import mlx.core as mx
+
+    return use_native() and all(a.dtype == mx.float32 for a in arrays)
+
+
+def layer_norm(x, weight, bias, eps: float):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last axis."""
+    import mlx.core as mx
+
+    if _native_f32(x, weight, bias):
+        return _lib.layer_norm(x, weight, bias, float(eps))
+    return mx.fast.layer_norm(x, weight, bias, eps)
+
+
+def softmax(scores, mask=None):
+    """Softmax over the last axis of float32 ``scores (..., Lq, Lk)``; ``mask`` is None, a
+    boolean array broadcastable to the scores (True = keep) or ``"causal"`` (query i sees keys
+    up to i + Lk - Lq). A row with nothing kept comes out uniform, as MLX's masked softmax.
+    Native only: callers check `use_native()` first."""
+    if isinstance(mask, str):
+        return _lib.softmax(scores, None, True, scores.shape[-1] - scores.shape[-2])
+    return _lib.softmax(scores, mask)
+
+
+def _activation(name: str, x, fallback):
+    if _native_f32(x):
+        return _lib.activation(x, _ACTIVATION_KIND[name])
+    return fallback(x)
+
+
+def gelu(x):
+    """Exact (erf) GELU."""
+    import mlx.nn as nn
+
+    return _activation("gelu", x, nn.gelu)
+
+
+def gelu_tanh(x):
+    """The tanh approximation of GELU (``nn.gelu_approx``)."""
+    import mlx.nn as nn
+
+    return _activation("gelu_tanh", x, nn.gelu_approx)
+
+
+def silu(x):
+    import mlx.nn as nn
+
+    return _activation("silu", x, nn.silu)
+
+
+def cross_entropy(logits, targets, smoothing: float):
+    """Per-position label-smoothed cross-entropy of float32 ``logits (..., V)``, native only
+    (see `mlxt.train.losses`, which checks `use_native()`)."""
+    return _lib.cross_entropy(logits, targets, float(smoothing))
+

@@ -1,0 +1,83 @@
+// The row kernels' arguments and the table of one instruction set's implementations.
+//
+// Each entry computes rows [begin, end) of its operation; the primitives (primitives.cpp)
+// split the rows over threads. A row is always computed by exactly one call, with no state
+// shared between rows except the per-block partial sums of layer_norm_vjp, so results do not
+// depend on the thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace mlxt {
+
+struct LayerNormArgs {
+  const float* x;      // (rows, dim)
+  const float* weight; // (dim)
+  const float* bias;   // (dim) (forward only)
+  const float* cot;    // (rows, dim) cotangent (backward only)
+  float* out;          // y (forward) or dx (backward)
+  float* dweight;      // (dim) partial sum of this call's rows (backward only, overwritten)
+  float* dbias;        // (dim) likewise
+  int64_t dim;
+  float eps;
+};
+
+// Softmax over the last axis of rows of length `len`; mode 0: no mask, 1: boolean mask
+// (rows, len) with true = keep, 2: causal, where row r (query r % q_len) keeps the keys
+// k <= r % q_len + causal_offset. A row with nothing to keep comes out uniform (1 / len), as a
+// softmax over scores all set to the most negative float would, and gets a zero gradient.
+struct SoftmaxArgs {
+  const float* x;           // scores (forward) or the forward output y (backward)
+  const float* cot;         // cotangent (backward only)
+  const unsigned char* mask;
+  float* out;
+  int64_t len;
+  int64_t q_len;
+  int64_t causal_offset;
+  int mode;
+};
+
+// Elementwise over `count` elements: y = act(x) or dx = cot * act'(x).
+struct UnaryArgs {
+  const float* x;
+  const float* cot;
+  float* out;
+};
+
+// Label-smoothed cross-entropy of rows of `vocab` logits: loss[r] = logsumexp(x) - x[t] -
+// smoothing * (mean(x) - x[t]); backward: dx = cot[r] * (softmax(x) - (1 - smoothing) onehot(t)
+// - smoothing / vocab).
+struct CrossEntropyArgs {
+  const float* x;
+  const int32_t* targets;
+  const float* cot;
+  float* out;  // loss (rows) or dx (rows, vocab)
+  int64_t vocab;
+  float smoothing;
+};
+
+enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
+
+struct KernelTable {
+  const char* isa;
+  void (*layer_norm)(const LayerNormArgs&, int64_t begin, int64_t end);
+  void (*layer_norm_vjp)(const LayerNormArgs&, int64_t begin, int64_t end);
+  void (*softmax)(const SoftmaxArgs&, int64_t begin, int64_t end);
+  void (*softmax_vjp)(const SoftmaxArgs&, int64_t begin, int64_t end);
+  void (*activation)(int kind, const UnaryArgs&, int64_t begin, int64_t end);
+  void (*activation_vjp)(int kind, const UnaryArgs&, int64_t begin, int64_t end);
+  void (*cross_entropy)(const CrossEntropyArgs&, int64_t begin, int64_t end);
+  void (*cross_entropy_vjp)(const CrossEntropyArgs&, int64_t begin, int64_t end);
+};
+
+// The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic
+// forces a lower one (for tests and measurements).
+const KernelTable& kernels();
+
+extern const KernelTable kGenericTable;
+#if defined(__x86_64__)
+extern const KernelTable kAvx2Table;
+extern const KernelTable kAvx512Table;
+#endif
+
+}  // namespace mlxt

@@ -1,0 +1,271 @@
+#include "primitives.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels.h"
+#include "mlx/allocator.h"
+#include "mlx/backend/cpu/encoder.h"
+#include "mlx/ops.h"
+#include "parallel.h"
+
+namespace mlxt {
+
+namespace {
+
+// About this many floats per task: enough to amortise waking a thread.
+constexpr int64_t kTaskElems = 16384;
+// Rows per block of layer_norm_vjp's weight/bias partial sums (fixed, so the summation order,
+// and with it the result, does not depend on the thread count).
+constexpr int64_t kNormBlock = 64;
+
+int64_t rows_of(const mx::array& a) { return a.ndim() == 0 ? 1 : int64_t(a.size() / a.shape(-1)); }
+
+void require_contiguous(const std::vector<mx::array>& in, const char* who) {
+  for (auto& a : in)
+    if (!a.flags().row_contiguous)
+      throw std::runtime_error(std::string(who) + ": inputs must be row-contiguous");
+}
+
+void allocate(mx::array& a) { a.set_data(mx::allocator::malloc(a.nbytes())); }
+
+// Runs f(begin, end) over `rows` rows in tasks of about kTaskElems floats.
+template <class F>
+void over_rows(int64_t rows, int64_t row_len, F f) {
+  int64_t per = std::max<int64_t>(1, kTaskElems / std::max<int64_t>(1, row_len));
+  int64_t tasks = (rows + per - 1) / per;
+  parallel_for(tasks, [&](int64_t t) { f(t * per, std::min(rows, (t + 1) * per)); });
+}
+
+// Enqueues fn on the primitive's CPU stream, after registering the arrays with the encoder.
+template <class F>
+void enqueue(mx::Stream s, const std::vector<mx::array>& in, std::vector<mx::array>& out, F fn) {
+  auto& enc = mx::cpu::get_command_encoder(s);
+  for (auto& a : in) enc.set_input_array(a);
+  for (auto& a : out) enc.set_output_array(a);
+  enc.dispatch(std::move(fn));
+}
+
+mx::array contiguous_f32(const mx::array& a) { return mx::contiguous(mx::astype(a, mx::float32)); }
+
+}  // namespace
+
+// ---- layer norm ----
+
+void LayerNorm::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  LayerNormArgs a{in[0].data<float>(), in[1].data<float>(), in[2].data<float>(), nullptr,
+                  out[0].data<float>(), nullptr, nullptr, in[0].shape(-1), eps_};
+  int64_t rows = rows_of(in[0]);
+  enqueue(stream(), in, out, [a, rows]() {
+    const auto& k = kernels();
+    over_rows(rows, a.dim, [&](int64_t b, int64_t e) { k.layer_norm(a, b, e); });
+  });
+}
+
+std::vector<mx::array> LayerNorm::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                      const std::vector<int>& argnums, const std::vector<mx::array>&) {
+  auto grads = mx::array::make_arrays(
+      {primals[0].shape(), primals[1].shape(), primals[1].shape()}, {mx::float32, mx::float32, mx::float32},
+      std::make_shared<LayerNormVJP>(stream(), eps_), {primals[0], primals[1], contiguous_f32(cot[0])});
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(grads[i]);
+  return result;
+}
+
+bool LayerNorm::is_equivalent(const mx::Primitive& other) const {
+  return eps_ == static_cast<const LayerNorm&>(other).eps_;
+}
+
+void LayerNormVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  for (auto& o : out) allocate(o);
+  const int64_t d = in[0].shape(-1), rows = rows_of(in[0]);
+  LayerNormArgs a{in[0].data<float>(), in[1].data<float>(), nullptr, in[2].data<float>(),
+                  out[0].data<float>(), nullptr, nullptr, d, eps_};
+  float* dw = out[1].data<float>();
+  float* db = out[2].data<float>();
+  enqueue(stream(), in, out, [a, rows, d, dw, db]() {
+    const auto& k = kernels();
+    const int64_t blocks = (rows + kNormBlock - 1) / kNormBlock;
+    std::vector<float> partial(size_t(std::max<int64_t>(blocks, 1) * 2 * d), 0.0f);
+    parallel_for(blocks, [&](int64_t blk) {
+      LayerNormArgs mine = a;
+      mine.dweight = partial.data() + blk * 2 * d;
+      mine.dbias = mine.dweight + d;
+      k.layer_norm_vjp(mine, blk * kNormBlock, std::min(rows, (blk + 1) * kNormBlock));
+    });
+    for (int64_t j = 0; j < d; ++j) dw[j] = db[j] = 0.0f;
+    for (int64_t blk = 0; blk < blocks; ++blk) {  // fixed order
+      const float* p = partial.data() + blk * 2 * d;
+      for (int64_t j = 0; j < d; ++j) {
+        dw[j] += p[j];
+        db[j] += p[d + j];
+      }
+    }
+  });
+}
+
+bool LayerNormVJP::is_equivalent(const mx::Primitive& other) const {
+  return eps_ == static_cast<const LayerNormVJP&>(other).eps_;
+}
+
+// ---- softmax ----
+
+namespace {
+SoftmaxArgs softmax_args(const mx::array& x, const mx::array* mask, int mode, int64_t offset) {
+  int64_t len = x.ndim() ? x.shape(-1) : 1;
+  int64_t q_len = x.ndim() >= 2 ? x.shape(-2) : 1;
+  return SoftmaxArgs{nullptr, nullptr, mask ? mask->data<unsigned char>() : nullptr, nullptr,
+                     len, std::max<int64_t>(q_len, 1), offset, mode};
+}
+}  // namespace
+
+void Softmax::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  SoftmaxArgs a = softmax_args(in[0], mode_ == 1 ? &in[1] : nullptr, mode_, offset_);
+  a.x = in[0].data<float>();
+  a.out = out[0].data<float>();
+  int64_t rows = rows_of(in[0]);
+  enqueue(stream(), in, out, [a, rows]() {
+    const auto& k = kernels();
+    over_rows(rows, a.len, [&](int64_t b, int64_t e) { k.softmax(a, b, e); });
+  });
+}
+
+std::vector<mx::array> Softmax::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                    const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
+  std::vector<mx::array> inputs = {outputs[0], contiguous_f32(cot[0])};
+  if (mode_ == 1) inputs.push_back(primals[1]);
+  auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<SoftmaxVJP>(stream(), mode_, offset_), inputs);
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
+  return result;
+}
+
+std::vector<mx::array> Softmax::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                                    const std::vector<int>& argnums) {
+  if (argnums.size() != 1 || argnums[0] != 0) throw std::invalid_argument("MlxtSoftmax: jvp only for the scores");
+  auto y = mx::array(primals[0].shape(), mx::float32, std::make_shared<Softmax>(stream(), mode_, offset_), primals);
+  std::vector<mx::array> inputs = {y, contiguous_f32(tangents[0])};
+  if (mode_ == 1) inputs.push_back(primals[1]);
+  // The softmax Jacobian diag(y) - y y^T is symmetric: its jvp is the vjp formula.
+  return {mx::array(primals[0].shape(), mx::float32, std::make_shared<SoftmaxVJP>(stream(), mode_, offset_), inputs)};
+}
+
+bool Softmax::is_equivalent(const mx::Primitive& other) const {
+  auto& o = static_cast<const Softmax&>(other);
+  return mode_ == o.mode_ && offset_ == o.offset_;
+}
+
+void SoftmaxVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  SoftmaxArgs a = softmax_args(in[0], mode_ == 1 ? &in[2] : nullptr, mode_, offset_);
+  a.x = in[0].data<float>();
+  a.cot = in[1].data<float>();
+  a.out = out[0].data<float>();
+  int64_t rows = rows_of(in[0]);
+  enqueue(stream(), in, out, [a, rows]() {
+    const auto& k = kernels();
+    over_rows(rows, a.len, [&](int64_t b, int64_t e) { k.softmax_vjp(a, b, e); });
+  });
+}
+
+bool SoftmaxVJP::is_equivalent(const mx::Primitive& other) const {
+  auto& o = static_cast<const SoftmaxVJP&>(other);
+  return mode_ == o.mode_ && offset_ == o.offset_;
+}
+
+// ---- activations ----
+
+void Activation::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  UnaryArgs a{in[0].data<float>(), nullptr, out[0].data<float>()};
+  int64_t n = int64_t(in[0].size());
+  int kind = kind_;
+  enqueue(stream(), in, out, [a, n, kind]() {
+    const auto& k = kernels();
+    over_rows(n, 1, [&](int64_t b, int64_t e) { k.activation(kind, a, b, e); });
+  });
+}
+
+std::vector<mx::array> Activation::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                       const std::vector<int>&, const std::vector<mx::array>&) {
+  return {mx::array(primals[0].shape(), mx::float32, std::make_shared<ActivationVJP>(stream(), kind_),
+                    {primals[0], contiguous_f32(cot[0])})};
+}
+
+std::vector<mx::array> Activation::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                                       const std::vector<int>&) {
+  return {mx::array(primals[0].shape(), mx::float32, std::make_shared<ActivationVJP>(stream(), kind_),
+                    {primals[0], contiguous_f32(tangents[0])})};
+}
+
+bool Activation::is_equivalent(const mx::Primitive& other) const {
+  return kind_ == static_cast<const Activation&>(other).kind_;
+}
+
+void ActivationVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  UnaryArgs a{in[0].data<float>(), in[1].data<float>(), out[0].data<float>()};
+  int64_t n = int64_t(in[0].size());
+  int kind = kind_;
+  enqueue(stream(), in, out, [a, n, kind]() {
+    const auto& k = kernels();
+    over_rows(n, 1, [&](int64_t b, int64_t e) { k.activation_vjp(kind, a, b, e); });
+  });
+}
+
+bool ActivationVJP::is_equivalent(const mx::Primitive& other) const {
+  return kind_ == static_cast<const ActivationVJP&>(other).kind_;
+}
+
+// ---- cross-entropy ----
+
+void CrossEntropy::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  CrossEntropyArgs a{in[0].data<float>(), in[1].data<int32_t>(), nullptr, out[0].data<float>(),
+                     in[0].shape(-1), smoothing_};
+  int64_t rows = int64_t(in[1].size());
+  enqueue(stream(), in, out, [a, rows]() {
+    const auto& k = kernels();
+    over_rows(rows, a.vocab, [&](int64_t b, int64_t e) { k.cross_entropy(a, b, e); });
+  });
+}
+
+std::vector<mx::array> CrossEntropy::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                         const std::vector<int>& argnums, const std::vector<mx::array>&) {
+  auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<CrossEntropyVJP>(stream(), smoothing_),
+                      {primals[0], primals[1], contiguous_f32(cot[0])});
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
+  return result;
+}
+
+bool CrossEntropy::is_equivalent(const mx::Primitive& other) const {
+  return smoothing_ == static_cast<const CrossEntropy&>(other).smoothing_;
+}
+
+void CrossEntropyVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  CrossEntropyArgs a{in[0].data<float>(), in[1].data<int32_t>(), in[2].data<float>(), out[0].data<float>(),
+                     in[0].shape(-1), smoothing_};
+  int64_t rows = int64_t(in[1].size());
+  enqueue(stream(), in, out, [a, rows]() {
+    const auto& k = kernels();
+    over_rows(rows, a.vocab, [&](int64_t b, int64_t e) { k.cross_entropy_vjp(a, b, e); });
+  });
+}
+
+bool CrossEntropyVJP::is_equivalent(const mx::Primitive& other) const {
+  return smoothing_ == static_cast<const CrossEntropyVJP&>(other).smoothing_;
+}
+
+}  // namespace mlxt

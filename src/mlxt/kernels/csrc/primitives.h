@@ -1,0 +1,129 @@
+// MLX primitives for mlxt's CPU kernels: each forward with its own backward primitive.
+//
+// The ops (ops.cpp) hand the primitives row-contiguous float32 inputs; eval_cpu allocates the
+// outputs and enqueues one task on the CPU stream that splits the rows over mlxt's thread pool.
+#pragma once
+
+#include "mlx/array.h"
+#include "mlx/primitives.h"
+
+namespace mlxt {
+
+namespace mx = mlx::core;
+
+#define MLXT_NO_GPU                                                               \
+  void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { \
+    throw std::runtime_error(std::string(name()) + " has no GPU implementation");  \
+  }
+
+class LayerNorm : public mx::Primitive {
+ public:
+  LayerNorm(mx::Stream s, float eps) : mx::Primitive(s), eps_(eps) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
+  const char* name() const override { return "MlxtLayerNorm"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  float eps_;
+};
+
+// inputs x, weight, cotangent -> dx, dweight, dbias
+class LayerNormVJP : public mx::Primitive {
+ public:
+  LayerNormVJP(mx::Stream s, float eps) : mx::Primitive(s), eps_(eps) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtLayerNormVJP"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {in[0].shape(), in[1].shape(), in[1].shape()};
+  }
+  float eps_;
+};
+
+// mode 0: inputs scores; 1: scores, bool mask (same shape); 2: scores, causal.
+class Softmax : public mx::Primitive {
+ public:
+  Softmax(mx::Stream s, int mode, int64_t causal_offset) : mx::Primitive(s), mode_(mode), offset_(causal_offset) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
+  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                             const std::vector<int>& argnums) override;
+  const char* name() const override { return "MlxtSoftmax"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  int mode_;
+  int64_t offset_;
+};
+
+// inputs y, cotangent [, mask] -> dx
+class SoftmaxVJP : public mx::Primitive {
+ public:
+  SoftmaxVJP(mx::Stream s, int mode, int64_t causal_offset) : mx::Primitive(s), mode_(mode), offset_(causal_offset) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtSoftmaxVJP"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  int mode_;
+  int64_t offset_;
+};
+
+class Activation : public mx::Primitive {
+ public:
+  Activation(mx::Stream s, int kind) : mx::Primitive(s), kind_(kind) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
+  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                             const std::vector<int>& argnums) override;
+  const char* name() const override { return "MlxtActivation"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  int kind_;
+};
+
+// inputs x, cotangent -> cotangent * act'(x)
+class ActivationVJP : public mx::Primitive {
+ public:
+  ActivationVJP(mx::Stream s, int kind) : mx::Primitive(s), kind_(kind) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtActivationVJP"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  int kind_;
+};
+
+// inputs logits (rows, vocab), int32 targets (rows) -> per-row loss (rows)
+class CrossEntropy : public mx::Primitive {
+ public:
+  CrossEntropy(mx::Stream s, float smoothing) : mx::Primitive(s), smoothing_(smoothing) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
+  const char* name() const override { return "MlxtCrossEntropy"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[1].shape()}; }
+  float smoothing_;
+};
+
+// inputs logits, targets, cotangent (rows) -> dlogits
+class CrossEntropyVJP : public mx::Primitive {
+ public:
+  CrossEntropyVJP(mx::Stream s, float smoothing) : mx::Primitive(s), smoothing_(smoothing) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtCrossEntropyVJP"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  float smoothing_;
+};
+
+}  // namespace mlxt
