@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlxt import guard
 from mlxt.cli.translate import add_search_args, search_options
 
 
@@ -21,6 +22,8 @@ def run(args) -> int:
     from mlxt.evaluate.run import evaluate_run, write_report
     from mlxt.train.rundir import load_run
 
+    if args.output:
+        guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the report", parents=True)
     loaded = load_run(args.run_dir, args.checkpoint)
     beam, options = search_options(args, loaded)
     report = evaluate_run(loaded, args.split, beam, args.batch_size, args.limit, **options)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+
+from mlxt import guard
 
 
 def add_search_args(p) -> None:
@@ -56,23 +59,21 @@ def input_chunks(args, size: int):
     terminal, so each sentence is answered as it is typed; else in chunks of ``size``)."""
     from mlxt.errors import MlxtError
 
-    if args.sentences and args.input:
+    if args.sentences and args.input is not None:
         raise MlxtError("give sentences as arguments or --input FILE, not both")
     if args.sentences:
         yield list(args.sentences)
         return
-    if args.input and args.input != "-":
-        try:
-            with open(args.input, encoding="utf-8") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            raise MlxtError(f"{args.input}: input file not found") from None
-        except UnicodeDecodeError as exc:
-            raise MlxtError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if args.input is not None and args.input != "-":
+        from mlxt.data.readers import read_input_lines
+
+        lines = read_input_lines(args.input)
         for i in range(0, len(lines), size):
             yield lines[i : i + size]
         return
     size = 1 if sys.stdin.isatty() else size
+    if hasattr(sys.stdin, "reconfigure"):  # split at "\n" only, as files are (not at a lone "\r")
+        sys.stdin.reconfigure(newline="\n")
     chunk, number = [], 0
     try:
         for number, line in enumerate(sys.stdin, 1):
@@ -110,12 +111,17 @@ def run(args) -> int:
         raise MlxtError(f"--n-best: expected 1..beam size ({beam}), got {args.n_best}")
     model, toks = loaded.model, loaded.tokenizers
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
-    try:
-        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    except OSError as exc:
-        raise MlxtError(f"{args.output}: cannot write the translations ({exc.strerror})") from None
+    if args.plot_attention:
+        guard.check_output_file(args.plot_attention, "--plot-attention", inputs=(args.input,),
+                                runs=(args.run_dir,), what="the attention map")
+    if args.output:  # written to a temporary file, renamed into place once every line is translated
+        path = guard.check_output_file(args.output, "--output", inputs=(args.input,), runs=(args.run_dir,),
+                                       what="the translations")
+        output = guard.atomic_output(path, "the translations")
+    else:
+        output = contextlib.nullcontext(sys.stdout)
     sources, hyps = [], []
-    try:
+    with output as out:
         for texts in input_chunks(args, 16 * args.batch_size):
             chunk = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase,
                                    first=len(sources) + 1)
@@ -124,9 +130,6 @@ def run(args) -> int:
             out.flush()
             sources += chunk
             hyps += found
-    finally:
-        if out is not sys.stdout:
-            out.close()
     if args.plot_attention:
         plot(args, loaded, sources, hyps)
     return 0

@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+from mlxt import guard
 from mlxt.errors import MlxtError
 from mlxt.evaluate.metrics import bleu, chrf, exact_match, perplexity
 
@@ -78,6 +79,10 @@ def evaluate_run(run, split: str = "test", beam_size: int = 5, batch_size: int =
 
 def write_report(run, report: dict, path: str | Path | None = None) -> Path:
     path = Path(path) if path else Path(run.path) / f"eval-{report['split']}-{report['checkpoint']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MlxtError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    with guard.atomic_output(path, "the report") as f:
+        f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return path
