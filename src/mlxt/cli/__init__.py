@@ -33,6 +33,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its mistakes as one ``mlxt: error:`` line (status 2), like every other."""
 
     def error(self, message: str):
+        if message.startswith("argument ") and ": --" in message:  # a number_flag message names the flag
+            message = message.split(": ", 1)[1]
         print(f"mlxt: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 

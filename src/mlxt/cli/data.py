@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mlxt.errors import MlxtError
+from mlxt.schema import number_flag
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -75,9 +76,9 @@ def register(subparsers) -> None:
     p.add_argument("--src-lang")
     p.add_argument("--tgt-lang")
     p.add_argument("--tokenizer", choices=["char", "bpe"])
-    p.add_argument("--vocab-size", type=int)
-    p.add_argument("--max-len", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--vocab-size", type=number_flag("--vocab-size", int, 1, 2**31 - 1))
+    p.add_argument("--max-len", type=number_flag("--max-len", int, 1, 2**31 - 1))
+    p.add_argument("--seed", type=number_flag("--seed", int, 0, 2**63 - 1))
     p.add_argument("--cache-dir", help="prepared-data cache (default $MLXT_CACHE/prepared or ~/.cache/mlxt/prepared)")
     p.add_argument("--no-cache", action="store_true", help="prepare afresh and store nothing")
     p.add_argument("--out", help="also write the tokenizer JSON files to this directory")
