@@ -27,6 +27,7 @@ RUN_FILES = ("config.toml", "tokenizer", "checkpoints", "metrics.jsonl", "curves
 RUN_PATTERNS = ("eval-*.json", "metrics.jsonl.tmp", ".tmp-*")
 # The entries of a run that decoding and evaluation read (an output must never be one of them).
 RUN_INPUTS = ("config.toml", "tokenizer", "checkpoints", "metrics.jsonl", ".lock")
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def check_path(path, flag: str) -> Path:
@@ -108,11 +109,14 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def check_output_file(path, flag: str, inputs: tuple = (), runs: tuple = (), what: str = "the output",
-                      parents: bool = False) -> Path:
+                      parents: bool = False, suffixes: tuple = ()) -> Path:
     """An output file path that may be written: not a directory, not one of ``inputs``, and not
     a file that the run directories ``runs`` are made of; its folder must exist unless ``parents``
-    (the caller creates it)."""
+    (the caller creates it); with ``suffixes``, its name must end in one of them (matplotlib would
+    otherwise write ``NAME.png`` instead of the file named)."""
     path = check_path(path, flag)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise MlxtError(f"{flag} {path}: expected a file name ending in {', '.join(suffixes)}")
     if path.is_dir():
         raise MlxtError(f"{path}: {flag} is a directory, expected a file path")
     for item in inputs:

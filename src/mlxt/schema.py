@@ -71,6 +71,10 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
 INT_LIMIT = 2**63  # integers are stored as int64 (TOML, numpy, MLX); anything wider is a mistake
 
 
+# Ranges that hold for a key of this name in every config (numpy and MLX take only these seeds).
+NAMED_RANGES = {"seed": (0, INT_LIMIT - 1)}
+
+
 def _range_text(kind: type, low, high, low_open: bool) -> str:
     noun = "an integer" if kind is int else "a number"
     if low is not None and high is not None:
@@ -144,6 +148,8 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
             valid = ", ".join(sorted(fields))
             raise MlxtError(f"unknown key '{name}'; valid keys: {valid}")
         kwargs[key] = _check_value(value, hints[key], name)
+        if key in NAMED_RANGES and isinstance(kwargs[key], int) and not isinstance(kwargs[key], bool):
+            check_number(kwargs[key], name, int, *NAMED_RANGES[key])
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing

@@ -117,7 +117,7 @@ def run(args) -> int:
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
     if args.plot_attention:
         guard.check_output_file(args.plot_attention, "--plot-attention", inputs=(args.input,),
-                                runs=(args.run_dir,), what="the attention map")
+                                runs=(args.run_dir,), what="the attention map", suffixes=guard.IMAGE_SUFFIXES)
     if args.output:  # written to a temporary file, renamed into place once every line is translated
         path = guard.check_output_file(args.output, "--output", inputs=(args.input,), runs=(args.run_dir,),
                                        what="the translations")
