@@ -28,9 +28,18 @@ def prepare_split(run, split: str):
     if not section:
         raise MlxtError(f"{run.path}/config.toml: no [data] section, so there is no split to evaluate on")
     prepared = prepare_data(from_dict(DataConfig, section, "[data]"), run.config.kind)
+    if not same_tokenizers(prepared.tokenizers, run.tokenizers):
+        raise MlxtError(f"{run.path}/tokenizer: the corpus or [data] changed since this run was trained (the data "
+                        "prepared now gives another tokenizer), so its splits are not the ones the run held out; "
+                        "evaluate with the original corpus, or translate your own test set with `mlxt translate`")
     if split not in prepared.texts:
         raise MlxtError(f"--split {split}: this run's data has the splits {', '.join(prepared.splits)}")
     return prepared
+
+
+def same_tokenizers(a: dict, b: dict) -> bool:
+    """Whether two ``{"src", "tgt"}`` / ``{"text"}`` tokenizer sets are the same (as saved)."""
+    return a.keys() == b.keys() and all(a[k].to_dict() == b[k].to_dict() for k in a)
 
 
 def teacher_forced_loss(model, prepared, split: str) -> dict:
