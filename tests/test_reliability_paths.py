@@ -124,3 +124,24 @@ def test_impossible_paths_are_one_line(tmp_path, trained, case):
                       env=trained["env"])
     assert_clean_failure(result, "--input" if case in ("empty",) else str(path))
     assert fingerprint(tmp_path) == before
+
+
+def test_convert_refuses_a_folder_of_the_user(tmp_path, trained):
+    out = tmp_path / "mine"
+    (out / "tokenizer").mkdir(parents=True)
+    (out / "config.toml").write_text("# my settings\n")
+    before = fingerprint(out)
+    result = run_mlxt("convert", tmp_path / "hf-model", out, cwd=tmp_path, env=trained["env"])
+    assert_clean_failure(result, str(out), "OUT_DIR")
+    assert fingerprint(out) == before
+
+
+def test_data_prepare_out_into_a_run_is_refused(trained):
+    """``mlxt data prepare --out RUN/tokenizer`` would replace the tokenizer the run's model was trained with."""
+    run = trained["run"]
+    before = fingerprint(run)
+    corpus = trained["root"] / "seq2seq" / "corpus.tsv"
+    result = run_mlxt("data", "prepare", "--path", corpus, "--kind", "seq2seq", "--max-len", "20",
+                      "--out", run / "tokenizer", cwd=trained["root"], env=trained["env"])
+    assert_clean_failure(result, "--out", "part of the run directory")
+    assert fingerprint(run) == before

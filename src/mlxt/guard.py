@@ -92,6 +92,31 @@ def check_replaceable_dir(directory: Path, flag: str, inputs: tuple = ()) -> Non
                         "replaces a run directory or fills an empty one; choose a new directory")
 
 
+def check_new_run_dir(directory, flag: str) -> Path:
+    """A directory to write a new run into (`mlxt average -o`, `mlxt convert`): absent or empty.
+    A folder of the user's is refused naming what it holds; an existing run is never written over."""
+    directory = check_path(directory, flag)
+    if directory.exists() and not is_empty_dir(directory):
+        if not is_run_dir(directory):
+            check_replaceable_dir(directory, flag)
+        raise MlxtError(f"{directory}: {flag} already holds a run; choose a new or empty directory")
+    return directory
+
+
+def check_not_in_run(path, flag: str) -> Path:
+    """Refuse a path inside (or equal to) an mlxt run directory: writing there would replace the
+    run's own files (its tokenizer, for one)."""
+    path = check_path(path, flag)
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise MlxtError(f"{path}: {flag} cannot be resolved ({getattr(exc, 'strerror', None) or exc})") from None
+    for parent in (resolved, *resolved.parents):
+        if is_run_dir(parent):
+            raise MlxtError(f"{flag} {path}: is part of the run directory {parent}; choose another path")
+    return path
+
+
 def _inside(path: Path, directory: Path) -> bool:
     try:
         path, directory = path.resolve(), directory.resolve()

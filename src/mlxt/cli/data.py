@@ -33,6 +33,12 @@ def _prepare(args: argparse.Namespace) -> int:
         "tgt_path": args.tgt_path, "format": args.format, "src_lang": args.src_lang, "tgt_lang": args.tgt_lang,
         "tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "max_len": args.max_len, "seed": args.seed,
     }.items() if v is not None}
+    if args.out is not None:
+        from mlxt import guard
+
+        out = guard.check_not_in_run(args.out, "--out")
+        if out.exists() and not out.is_dir():
+            raise MlxtError(f"--out {out}: is a file, expected a directory for the tokenizer files")
     config = DataConfig(**settings)
     kind = args.kind or (get_corpus(args.name).kind if args.name else None)
     if kind is None:

@@ -46,11 +46,7 @@ def average_run(run_dir: str | Path, last: int, out_dir: str | Path | None = Non
         raise MlxtError(f"{run_dir}: asked for the last {last} checkpoints but there are {len(found)} "
                         f"(raise [train] keep_last to keep more)")
     if out_dir is not None:
-        out_dir = guard.check_path(out_dir, "--output")
-        if out_dir.exists() and not guard.is_empty_dir(out_dir):
-            if not guard.is_run_dir(out_dir):
-                guard.check_replaceable_dir(out_dir, "--output")
-            raise MlxtError(f"{out_dir}: --output already holds a run; choose a new or empty directory")
+        out_dir = guard.check_new_run_dir(out_dir, "--output")
     paths = [p for _, p in found[-last:]]
     config = ModelConfig.load(paths[-1] / ckpt.CONFIG_FILE)
     loaded = rundir.load_run(run_dir, paths[-1].name)  # checks the model and tokenizers
