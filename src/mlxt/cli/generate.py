@@ -14,10 +14,16 @@ def register(subparsers) -> None:
                               description="Continue --prompt with sampled tokens, printed as they are produced.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--prompt", default="", help="text to continue (default: start from scratch)")
-    p.add_argument("--max-tokens", type=number_flag("--max-tokens", int, 0, MAX_TOKENS, expected=f"an integer >= 0 (at most {MAX_TOKENS})"), default=500, help="tokens to generate (default 500)")
-    p.add_argument("--temperature", type=number_flag("--temperature", float, 0.0, 1e6, expected="a number >= 0 (at most 1e6)"), default=0.8, help="0 is greedy (default 0.8)")
-    p.add_argument("--top-k", type=number_flag("--top-k", int, 0, expected="an integer >= 0"), default=0, help="sample among the k most likely tokens (0: all)")
-    p.add_argument("--top-p", type=number_flag("--top-p", float, 0, 1, low_open=True), default=1.0, help="nucleus sampling mass (1.0: off)")
+    p.add_argument("--max-tokens", type=number_flag("--max-tokens", int, 0, MAX_TOKENS,
+                                                    expected=f"an integer >= 0 (at most {MAX_TOKENS})"),
+                   default=500, help="tokens to generate (default 500)")
+    p.add_argument("--temperature", type=number_flag("--temperature", float, 0.0, 1e6,
+                                                     expected="a number >= 0 (at most 1e6)"),
+                   default=0.8, help="0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=number_flag("--top-k", int, 0, expected="an integer >= 0"),
+                   default=0, help="sample among the k most likely tokens (0: all)")
+    p.add_argument("--top-p", type=number_flag("--top-p", float, 0, 1, low_open=True),
+                   default=1.0, help="nucleus sampling mass (1.0: off)")
     p.add_argument("--seed", type=number_flag("--seed", int, 0, 2**63 - 1), help="random seed, for reproducible output")
     p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
     p.set_defaults(func=run)

@@ -14,13 +14,20 @@ MAX_BATCH = 65536
 
 def add_search_args(p) -> None:
     """Search flags; unset ones fall back to the run's ``[decode]`` section, then the defaults."""
-    p.add_argument("--beam", type=number_flag("--beam", int, 1, MAX_BEAM, expected=f"a positive integer (at most {MAX_BEAM})"), help="beam size; 1 is greedy (default 5)")
-    p.add_argument("--length-penalty", type=number_flag("--length-penalty", float), metavar="ALPHA", help="length-penalty exponent (default 0.6)")
+    p.add_argument("--beam", type=number_flag("--beam", int, 1, MAX_BEAM,
+                                              expected=f"a positive integer (at most {MAX_BEAM})"),
+                   help="beam size; 1 is greedy (default 5)")
+    p.add_argument("--length-penalty", type=number_flag("--length-penalty", float),
+                   metavar="ALPHA", help="length-penalty exponent (default 0.6)")
     p.add_argument("--penalty", choices=("gnmt", "plain"), help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
-    p.add_argument("--max-len-a", type=number_flag("--max-len-a", float, 0.0, 1e6), help="max output = a * source tokens + b (default a=1.5)")
+    p.add_argument("--max-len-a", type=number_flag("--max-len-a", float, 0.0, 1e6),
+                   help="max output = a * source tokens + b (default a=1.5)")
     p.add_argument("--max-len-b", type=number_flag("--max-len-b", int, 0, 10**9), help="(default b=10)")
-    p.add_argument("--max-len", type=number_flag("--max-len", int, 1, 10**9), help="a fixed max output length instead of a * len + b")
-    p.add_argument("--batch-size", type=number_flag("--batch-size", int, 1, MAX_BATCH, expected=f"a positive integer (at most {MAX_BATCH})"), default=32, help="sentences decoded together (default 32)")
+    p.add_argument("--max-len", type=number_flag("--max-len", int, 1, 10**9),
+                   help="a fixed max output length instead of a * len + b")
+    p.add_argument("--batch-size", type=number_flag("--batch-size", int, 1, MAX_BATCH,
+                                                    expected=f"a positive integer (at most {MAX_BATCH})"),
+                   default=32, help="sentences decoded together (default 32)")
     p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
 
 
@@ -52,8 +59,10 @@ def register(subparsers) -> None:
                    help="print the N best as 'INDEX ||| TRANSLATION ||| SCORE' lines")
     add_search_args(p)
     p.add_argument("--plot-attention", metavar="PNG", help="draw the cross-attention map of one sentence")
-    p.add_argument("--sentence", type=number_flag("--sentence", int, 1), default=1, help="which input (1-based) to plot (default 1)")
-    p.add_argument("--layer", type=number_flag("--layer", int), help="plot this decoder layer (default: mean over layers)")
+    p.add_argument("--sentence", type=number_flag("--sentence", int, 1),
+                   default=1, help="which input (1-based) to plot (default 1)")
+    p.add_argument("--layer", type=number_flag("--layer", int),
+                   help="plot this decoder layer (default: mean over layers)")
     p.add_argument("--head", type=number_flag("--head", int), help="plot this head (default: mean over heads)")
     p.set_defaults(func=run)
 
