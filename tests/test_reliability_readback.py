@@ -150,6 +150,9 @@ def test_evaluate_after_the_corpus_changed(tmp_path, trained):
 def test_every_target_empty(tmp_path):
     """A TSV whose target column is empty everywhere leaves nothing to learn from."""
     config = write_seq2seq_setup(tmp_path, steps=1, corpus_lines=[line.split("\t")[0] + "\t" for line in tsv_lines()])
-    result = run_mlxt("train", "--config", config, "--run-dir", tmp_path / "run", "-q", cwd=tmp_path)
+    held_out = tmp_path / "held-out.tsv"
+    held_out.write_text("haus\thouse\n")
+    result = run_mlxt("train", "--config", config, "--run-dir", tmp_path / "run", "-q", "--set",
+                      f'data.valid_path="{held_out}"', "--set", f'data.test_path="{held_out}"', cwd=tmp_path)
     assert_clean_failure(result, "corpus.tsv", "every training target is empty")
     assert not (tmp_path / "run" / "checkpoints").exists()
