@@ -92,7 +92,8 @@ def test_python_warnings_are_one_line(monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["translate", "RUN", "x", "--beam", "nan"], "--beam nan: expected a positive integer"),
-    (["translate", "RUN", "x", "--length-penalty", "inf"], "--length-penalty inf: expected a finite number"),
+    (["translate", "RUN", "x", "--length-penalty", "inf"], "--length-penalty inf: expected a number in [-10, 10]"),
+    (["evaluate", "RUN", "--length-penalty", "1e30"], "--length-penalty 1e30: expected a number in [-10, 10]"),
     (["translate", "RUN", "x", "--max-len-a", "-1"], "--max-len-a -1: expected a number in [0.0, 1000000.0]"),
     (["translate", "RUN", "x", "--batch-size", "10000000000"], "--batch-size 10000000000: expected a positive"),
     (["evaluate", "RUN", "--limit", "0"], "--limit 0: expected a positive integer"),

@@ -17,7 +17,7 @@ def add_search_args(p) -> None:
     p.add_argument("--beam", type=number_flag("--beam", int, 1, MAX_BEAM,
                                               expected=f"a positive integer (at most {MAX_BEAM})"),
                    help="beam size; 1 is greedy (default 5)")
-    p.add_argument("--length-penalty", type=number_flag("--length-penalty", float),
+    p.add_argument("--length-penalty", type=number_flag("--length-penalty", float, -10, 10),  # len**alpha overflows
                    metavar="ALPHA", help="length-penalty exponent (default 0.6)")
     p.add_argument("--penalty", choices=("gnmt", "plain"), help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
     p.add_argument("--max-len-a", type=number_flag("--max-len-a", float, 0.0, 1e6),
