@@ -31,6 +31,19 @@ CASES = {
                                         ["[model] max_len = 8", "[data] max_len = 48"]),
     "malformed_override": (["train.steps"], ["--set", "section.key=value"]),
     "min_lr_above_lr": (["train.min_lr=1.0"], ["min_lr", "[0, lr="]),
+    # ids outside the vocabulary read past the embedding table (a segfault in the first BLEU sample)
+    "decoder_start_outside_the_vocabulary": (["model.decoder_start_id=100000", "train.bleu_samples=2"],
+                                             ["model.decoder_start_id", "100000", "vocab_size="]),
+    "eos_outside_the_vocabulary": (["model.eos_id=-1"], ["model.eos_id", "-1", "vocab_size="]),
+    # a learned-position table of 10^9 rows cannot be allocated (a segfault)
+    "learned_positions_too_large": (['model.positional="learned"', "model.max_len=1000000000"],
+                                    ["model.max_len = 1000000000", "2^31"]),
+    "weights_larger_than_memory": (["model.d_model=4096", "model.d_ff=16384", "model.num_encoder_layers=1000",
+                                    "model.num_decoder_layers=1000"],  # 1.5 TiB of float32 weights
+                                   ["model.", "GiB", "memory"]),
+    "nan_number": (["train.lr=nan"], ["[train].lr", "finite number", "nan"]),
+    "infinite_number": (["model.dropout=inf"], ["[model].dropout", "finite number", "inf"]),
+    "integer_wider_than_64_bits": (["train.steps=100000000000000000000"], ["[train].steps", "64 bits"]),
 }
 
 

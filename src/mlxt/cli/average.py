@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from mlxt.schema import number_flag
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("average", help="average the weights of a run's last N checkpoints")
     p.add_argument("run_dir", help="run directory")
-    p.add_argument("--last", type=int, default=5, help="how many of the newest checkpoints (default 5)")
+    p.add_argument("--last", type=number_flag("--last", int, 1, 10**6),
+                   default=5, help="how many of the newest checkpoints (default 5)")
     p.add_argument("-o", "--output", help="write a new run directory here instead of "
                                           "RUN_DIR/checkpoints/avg-last-N")
     p.set_defaults(func=run)

@@ -17,8 +17,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from mlxt import guard
     from mlxt.convert import convert
 
+    guard.check_new_run_dir(args.out_dir, "OUT_DIR")
     out = convert(args.src, args.out_dir)
     print(f"converted {args.src} -> {out}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mlxt.errors import MlxtError
+from mlxt.schema import number_flag
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -32,6 +33,12 @@ def _prepare(args: argparse.Namespace) -> int:
         "tgt_path": args.tgt_path, "format": args.format, "src_lang": args.src_lang, "tgt_lang": args.tgt_lang,
         "tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "max_len": args.max_len, "seed": args.seed,
     }.items() if v is not None}
+    if args.out is not None:
+        from mlxt import guard
+
+        out = guard.check_not_in_run(args.out, "--out")
+        if out.exists() and not out.is_dir():
+            raise MlxtError(f"--out {out}: is a file, expected a directory for the tokenizer files")
     config = DataConfig(**settings)
     kind = args.kind or (get_corpus(args.name).kind if args.name else None)
     if kind is None:
@@ -75,9 +82,9 @@ def register(subparsers) -> None:
     p.add_argument("--src-lang")
     p.add_argument("--tgt-lang")
     p.add_argument("--tokenizer", choices=["char", "bpe"])
-    p.add_argument("--vocab-size", type=int)
-    p.add_argument("--max-len", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--vocab-size", type=number_flag("--vocab-size", int, 1, 2**31 - 1))
+    p.add_argument("--max-len", type=number_flag("--max-len", int, 1, 2**31 - 1))
+    p.add_argument("--seed", type=number_flag("--seed", int, 0, 2**63 - 1))
     p.add_argument("--cache-dir", help="prepared-data cache (default $MLXT_CACHE/prepared or ~/.cache/mlxt/prepared)")
     p.add_argument("--no-cache", action="store_true", help="prepare afresh and store nothing")
     p.add_argument("--out", help="also write the tokenizer JSON files to this directory")

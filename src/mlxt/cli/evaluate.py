@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mlxt import guard
+from mlxt.schema import number_flag
 from mlxt.cli.translate import add_search_args, search_options
 
 
@@ -11,7 +13,7 @@ def register(subparsers) -> None:
                                           "loss and perplexity; lm: loss and perplexity. Writes a JSON report.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--split", default="test", help="train, valid or test (default test)")
-    p.add_argument("--limit", type=int, help="translate only the first N sentences")
+    p.add_argument("--limit", type=number_flag("--limit", int, 1), help="translate only the first N sentences")
     p.add_argument("--output", "-o", help="report path (default RUN_DIR/eval-SPLIT-CHECKPOINT.json)")
     add_search_args(p)
     p.set_defaults(func=run)
@@ -21,6 +23,8 @@ def run(args) -> int:
     from mlxt.evaluate.run import evaluate_run, write_report
     from mlxt.train.rundir import load_run
 
+    if args.output:
+        guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the report", parents=True)
     loaded = load_run(args.run_dir, args.checkpoint)
     beam, options = search_options(args, loaded)
     report = evaluate_run(loaded, args.split, beam, args.batch_size, args.limit, **options)

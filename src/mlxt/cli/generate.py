@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import sys
 
+from mlxt.schema import number_flag
+
+MAX_TOKENS = 1_000_000
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="generate text with a trained lm run",
                               description="Continue --prompt with sampled tokens, printed as they are produced.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--prompt", default="", help="text to continue (default: start from scratch)")
-    p.add_argument("--max-tokens", type=int, default=500, help="tokens to generate (default 500)")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0: all)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0: off)")
-    p.add_argument("--seed", type=int, help="random seed, for reproducible output")
+    p.add_argument("--max-tokens", type=number_flag("--max-tokens", int, 0, MAX_TOKENS,
+                                                    expected=f"an integer >= 0 (at most {MAX_TOKENS})"),
+                   default=500, help="tokens to generate (default 500)")
+    p.add_argument("--temperature", type=number_flag("--temperature", float, 0.0, 1e6,
+                                                     expected="a number >= 0 (at most 1e6)"),
+                   default=0.8, help="0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=number_flag("--top-k", int, 0, expected="an integer >= 0"),
+                   default=0, help="sample among the k most likely tokens (0: all)")
+    p.add_argument("--top-p", type=number_flag("--top-p", float, 0, 1, low_open=True),
+                   default=1.0, help="nucleus sampling mass (1.0: off)")
+    p.add_argument("--seed", type=number_flag("--seed", int, 0, 2**63 - 1), help="random seed, for reproducible output")
     p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
     p.set_defaults(func=run)
 
@@ -24,14 +34,6 @@ def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.rundir import load_run
 
-    if args.max_tokens < 0:
-        raise MlxtError(f"--max-tokens: expected >= 0, got {args.max_tokens}")
-    if args.temperature < 0:
-        raise MlxtError(f"--temperature: expected >= 0, got {args.temperature}")
-    if not 0.0 < args.top_p <= 1.0:
-        raise MlxtError(f"--top-p: expected a number in (0, 1], got {args.top_p}")
-    if args.top_k < 0:
-        raise MlxtError(f"--top-k: expected >= 0, got {args.top_k}")
     loaded = load_run(args.run_dir, args.checkpoint)
     if loaded.config.kind != "lm":
         raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; generate needs an lm run "

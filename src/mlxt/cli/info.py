@@ -8,6 +8,7 @@ import platform
 import sys
 
 from mlxt.errors import MlxtError
+from mlxt.schema import number_flag
 
 
 def register(subparsers) -> None:
@@ -17,7 +18,8 @@ def register(subparsers) -> None:
         "MLXT_BLAS, OPENBLAS_NUM_THREADS, MLXT_NUM_THREADS) and a quick fp32 matmul GFLOP/s "
         "of MLX next to numpy's.",
     )
-    p.add_argument("--size", type=int, default=1024, help="matmul size N (N x N x N), default 1024")
+    p.add_argument("--size", type=number_flag("--size", int, 1, 8192, expected="a positive integer (at most 8192)"),
+                   default=1024, help="matmul size N (N x N x N), default 1024")
     p.add_argument("--no-bench", action="store_true", help="skip the matmul measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)

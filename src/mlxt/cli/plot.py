@@ -11,7 +11,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from mlxt import guard
     from mlxt.train.plot import plot_curves
 
+    if args.output:
+        guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the plot",
+                                suffixes=guard.IMAGE_SUFFIXES)
     print(plot_curves(args.run_dir, args.output))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import tempfile
 
+from mlxt.schema import number_flag
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a model from a TOML config (or --resume a run)",
@@ -17,7 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--run-dir", help="where to write the run (default: [train] run_dir, else out_dir/<config name>)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=number_flag("--workers", int, 1, 256,
+                                                 expected="a positive number of processes (at most 256)"),
+                   default=1, metavar="N",
                    help="data-parallel training in N processes on this machine (a local ring, like "
                         "`mlx.launch -n N --backend ring`); see docs/distributed.md")
     p.add_argument("--backend", default="any", help="mx.distributed backend when started by a launcher "

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+
+from mlxt import guard
+from mlxt.schema import number_flag
+
+MAX_BEAM = 1024  # wider beams only exhaust memory
+MAX_BATCH = 65536
 
 
 def add_search_args(p) -> None:
     """Search flags; unset ones fall back to the run's ``[decode]`` section, then the defaults."""
-    p.add_argument("--beam", type=int, help="beam size; 1 is greedy (default 5)")
-    p.add_argument("--length-penalty", type=float, metavar="ALPHA", help="length-penalty exponent (default 0.6)")
+    p.add_argument("--beam", type=number_flag("--beam", int, 1, MAX_BEAM,
+                                              expected=f"a positive integer (at most {MAX_BEAM})"),
+                   help="beam size; 1 is greedy (default 5)")
+    p.add_argument("--length-penalty", type=number_flag("--length-penalty", float, -10, 10),  # len**alpha overflows
+                   metavar="ALPHA", help="length-penalty exponent (default 0.6)")
     p.add_argument("--penalty", choices=("gnmt", "plain"), help="gnmt: ((5+len)/6)^alpha, plain: len^alpha (default gnmt)")
-    p.add_argument("--max-len-a", type=float, help="max output = a * source tokens + b (default a=1.5)")
-    p.add_argument("--max-len-b", type=int, help="(default b=10)")
-    p.add_argument("--max-len", type=int, help="a fixed max output length instead of a * len + b")
-    p.add_argument("--batch-size", type=int, default=32, help="sentences decoded together (default 32)")
+    p.add_argument("--max-len-a", type=number_flag("--max-len-a", float, 0.0, 1e6),
+                   help="max output = a * source tokens + b (default a=1.5)")
+    p.add_argument("--max-len-b", type=number_flag("--max-len-b", int, 0, 10**9), help="(default b=10)")
+    p.add_argument("--max-len", type=number_flag("--max-len", int, 1, 10**9),
+                   help="a fixed max output length instead of a * len + b")
+    p.add_argument("--batch-size", type=number_flag("--batch-size", int, 1, MAX_BATCH,
+                                                    expected=f"a positive integer (at most {MAX_BATCH})"),
+                   default=32, help="sentences decoded together (default 32)")
     p.add_argument("--checkpoint", default="best", help="best (default), last, a step number or step-N")
 
 
@@ -41,13 +55,15 @@ def register(subparsers) -> None:
     p.add_argument("sentences", nargs="*", help="sentences to translate (else --input or stdin)")
     p.add_argument("--input", "-i", help="file with one sentence per line ('-' for stdin)")
     p.add_argument("--output", "-o", help="write translations here instead of stdout")
-    p.add_argument("--n-best", type=int, default=1, metavar="N",
+    p.add_argument("--n-best", type=number_flag("--n-best", int, 1, MAX_BEAM), default=1, metavar="N",
                    help="print the N best as 'INDEX ||| TRANSLATION ||| SCORE' lines")
     add_search_args(p)
     p.add_argument("--plot-attention", metavar="PNG", help="draw the cross-attention map of one sentence")
-    p.add_argument("--sentence", type=int, default=1, help="which input (1-based) to plot (default 1)")
-    p.add_argument("--layer", type=int, help="plot this decoder layer (default: mean over layers)")
-    p.add_argument("--head", type=int, help="plot this head (default: mean over heads)")
+    p.add_argument("--sentence", type=number_flag("--sentence", int, 1),
+                   default=1, help="which input (1-based) to plot (default 1)")
+    p.add_argument("--layer", type=number_flag("--layer", int),
+                   help="plot this decoder layer (default: mean over layers)")
+    p.add_argument("--head", type=number_flag("--head", int), help="plot this head (default: mean over heads)")
     p.set_defaults(func=run)
 
 
@@ -56,23 +72,21 @@ def input_chunks(args, size: int):
     terminal, so each sentence is answered as it is typed; else in chunks of ``size``)."""
     from mlxt.errors import MlxtError
 
-    if args.sentences and args.input:
+    if args.sentences and args.input is not None:
         raise MlxtError("give sentences as arguments or --input FILE, not both")
     if args.sentences:
         yield list(args.sentences)
         return
-    if args.input and args.input != "-":
-        try:
-            with open(args.input, encoding="utf-8") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            raise MlxtError(f"{args.input}: input file not found") from None
-        except UnicodeDecodeError as exc:
-            raise MlxtError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if args.input is not None and args.input != "-":
+        from mlxt.data.readers import read_input_lines
+
+        lines = read_input_lines(args.input)
         for i in range(0, len(lines), size):
             yield lines[i : i + size]
         return
     size = 1 if sys.stdin.isatty() else size
+    if hasattr(sys.stdin, "reconfigure"):  # split at "\n" only, as files are (not at a lone "\r")
+        sys.stdin.reconfigure(newline="\n")
     chunk, number = [], 0
     try:
         for number, line in enumerate(sys.stdin, 1):
@@ -110,12 +124,17 @@ def run(args) -> int:
         raise MlxtError(f"--n-best: expected 1..beam size ({beam}), got {args.n_best}")
     model, toks = loaded.model, loaded.tokenizers
     lowercase = bool(loaded.run_config.get("data", {}).get("lowercase", False))
-    try:
-        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    except OSError as exc:
-        raise MlxtError(f"{args.output}: cannot write the translations ({exc.strerror})") from None
+    if args.plot_attention:
+        guard.check_output_file(args.plot_attention, "--plot-attention", inputs=(args.input,),
+                                runs=(args.run_dir,), what="the attention map", suffixes=guard.IMAGE_SUFFIXES)
+    if args.output:  # written to a temporary file, renamed into place once every line is translated
+        path = guard.check_output_file(args.output, "--output", inputs=(args.input,), runs=(args.run_dir,),
+                                       what="the translations")
+        output = guard.atomic_output(path, "the translations")
+    else:
+        output = contextlib.nullcontext(sys.stdout)
     sources, hyps = [], []
-    try:
+    with output as out:
         for texts in input_chunks(args, 16 * args.batch_size):
             chunk = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase,
                                    first=len(sources) + 1)
@@ -124,9 +143,6 @@ def run(args) -> int:
             out.flush()
             sources += chunk
             hyps += found
-    finally:
-        if out is not sys.stdout:
-            out.close()
     if args.plot_attention:
         plot(args, loaded, sources, hyps)
     return 0

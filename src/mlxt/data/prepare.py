@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from mlxt.errors import MlxtError
+from mlxt.errors import MlxtError, warn
 
 from . import cache
 from .batching import BatchIterator, LMBatches, Seq2SeqBatches, TokenizedPairs
@@ -23,7 +23,7 @@ from .buckets import bucket_sizes
 from .config import DataConfig
 from .sources import read_source, source_files
 from .splits import dedup_pairs, split_pairs, split_text
-from .tokenizers import BPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
+from .tokenizers import SPECIAL_TOKENS, BPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 
 KINDS = ("seq2seq", "lm")
 # Settings that change the prepared arrays (batch settings do not).
@@ -158,10 +158,27 @@ def _build_seq2seq(config: DataConfig, splits: dict) -> tuple[dict, dict, dict, 
         if name == "train" and not texts[name]:
             raise MlxtError(f"[data] max_len = {config.max_len}: every training sentence is longer "
                             "(with eos/bos); raise max_len or use overlong = \"truncate\"")
+        if name == "train" and not any(len(t) for t in arrays[name].tgt):
+            raise MlxtError(f"{_where(config)}: every training target is empty after tokenizing; "
+                            "nothing to learn from")
         stats[name] = {"examples": len(texts[name]), "dropped_overlong": dropped, "truncated": cut,
                        "src_tokens": int(sum(len(a) for a in arrays[name].src)),
                        "tgt_tokens": int(sum(len(a) for a in arrays[name].tgt))}
     return toks, texts, arrays, stats
+
+
+def _where(config: DataConfig) -> str:
+    return config.path or config.src_path or config.corpus or "[data]"
+
+
+def _warn_tiny_vocabulary(toks: dict, config: DataConfig) -> None:
+    """A vocabulary of one real token: the model can only learn to repeat it."""
+    specials = len(SPECIAL_TOKENS)
+    sides = [("shared", toks["src"])] if toks.get("src") is toks.get("tgt") is not None else list(toks.items())
+    for side, tok in sides:
+        if tok.vocab_size - specials <= 1:
+            warn(f"{_where(config)}: the {side} vocabulary has {tok.vocab_size - specials} token besides the "
+                 f"{specials} special ones; the model can only learn to repeat it")
 
 
 def _build_lm(config: DataConfig, splits: dict) -> tuple[dict, dict, dict, dict]:
@@ -208,24 +225,41 @@ def _write_cache(path: Path, prepared: PreparedData, settings: dict, replace: bo
     cache.publish_dir(tmp, path, replace=replace)
 
 
-def _read_cache(path: Path, config: DataConfig, kind: str) -> PreparedData | None:
+def _read_cache(path: Path, config: DataConfig, kind: str, settings: dict) -> PreparedData | None:
+    """The cached entry, or ``None`` when it cannot be trusted: unreadable, partial, damaged, of
+    another kind, made with other settings (a copied or colliding entry), or holding ids outside
+    its tokenizer's vocabulary. The caller then prepares the corpus again."""
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         if meta.get("format_version") != cache.FORMAT_VERSION or meta.get("kind") != kind:
             return None
+        if meta.get("settings") != json.loads(json.dumps(settings)):
+            return None
         toks = load_tokenizers(path / "tokenizer")
         tensors = load_file(str(path / "arrays.safetensors"))
         texts = json.loads((path / "texts.json").read_text(encoding="utf-8"))
-    except Exception:  # unreadable, partial or damaged cache (safetensors has its own error type): prepare again
+        if not isinstance(texts, dict) or set(texts) != {"train", "valid", "test"} & set(texts) or "train" not in texts:
+            return None
+        arrays = {}
+        for split in texts:
+            if kind == "seq2seq":
+                arrays[split] = TokenizedPairs(*(_unpack(tensors[f"{split}.{side}.ids"],
+                                                         tensors[f"{split}.{side}.offsets"]) for side in ("src", "tgt")))
+                texts[split] = [tuple(p) for p in texts[split]]
+                if len(texts[split]) != len(arrays[split].src) or any(len(p) != 2 for p in texts[split]):
+                    return None
+                sides = (("src", arrays[split].src), ("tgt", arrays[split].tgt))
+            else:
+                arrays[split] = tensors[f"{split}.tokens"]
+                if not isinstance(texts[split], str):
+                    return None
+                sides = (("text", [arrays[split]]),)
+            for side, rows in sides:
+                size = toks[side].vocab_size
+                if any(len(r) and (int(r.min()) < 0 or int(r.max()) >= size) for r in rows):
+                    return None
+    except Exception:  # noqa: BLE001 (any damage, whatever its error type, means: prepare again)
         return None
-    arrays = {}
-    for split in texts:
-        if kind == "seq2seq":
-            arrays[split] = TokenizedPairs(
-                *(_unpack(tensors[f"{split}.{side}.ids"], tensors[f"{split}.{side}.offsets"]) for side in ("src", "tgt")))
-            texts[split] = [tuple(p) for p in texts[split]]
-        else:
-            arrays[split] = tensors[f"{split}.tokens"]
     return PreparedData(kind, config, toks, texts, arrays, meta.get("stats", {}), path, True)
 
 
@@ -235,14 +269,18 @@ def prepare_data(config: DataConfig, kind: str, cache_dir: str | os.PathLike | N
     (``"seq2seq"`` or ``"lm"``); reuse the cached result when files and settings are unchanged."""
     if kind not in KINDS:
         raise MlxtError(f"data kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "seq2seq" and config.max_len < 2:
+        raise MlxtError(f"[data] max_len = {config.max_len}: leaves no room for a token (eos/bos take one); "
+                        "expected at least 2")
     files = source_files(config, kind)
     settings = _settings(config, kind)
     root = Path(cache_dir) if cache_dir is not None else cache.cache_root() / "prepared"
     path = root / cache.prepared_key(cache.file_stats(files), settings)
     damaged = False
     if use_cache and path.is_dir():
-        hit = _read_cache(path, config, kind)
+        hit = _read_cache(path, config, kind, settings)
         if hit is not None:
+            _warn_tiny_vocabulary(hit.tokenizers, config)
             return hit
         damaged = True  # unreadable: prepare again and put the new entry in its place
     raw = read_source(config, kind)
@@ -255,4 +293,5 @@ def prepare_data(config: DataConfig, kind: str, cache_dir: str | os.PathLike | N
     prepared = PreparedData(kind, config, toks, texts, arrays, stats, path if use_cache else None, False)
     if use_cache:
         _write_cache(path, prepared, settings, replace=damaged)
+    _warn_tiny_vocabulary(toks, config)
     return prepared

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+import zlib
 from pathlib import Path
 
 from mlxt.errors import MlxtError
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise MlxtError(f"{path}: file not found")
+    from mlxt import guard
+
+    guard.check_path(path, "file")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise MlxtError(f"{path}: file not found") from None
+    except OSError as exc:  # a symlink loop, a path through a file, no permission
+        raise MlxtError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if path.is_dir():
         raise MlxtError(f"{path}: is a directory, expected a text file")
 
@@ -42,9 +50,12 @@ def read_bytes(path: str | Path) -> bytes:
         try:
             with gzip.open(path, "rb") as f:
                 return f.read()
-        except (OSError, EOFError) as exc:
-            raise MlxtError(f"{path}: not a readable gzip file ({exc})") from None
-    return path.read_bytes()
+        except (OSError, EOFError, zlib.error) as exc:  # truncated, or damaged in the middle
+            raise MlxtError(f"{path}: not a readable gzip file ({exc or type(exc).__name__})") from None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MlxtError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
 
 
 def read_text(path: str | Path) -> str:
@@ -53,6 +64,31 @@ def read_text(path: str | Path) -> str:
     if not text.strip():
         raise MlxtError(f"{path}: file is empty")
     return text
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines of user input split at ``"\n"`` only, a ``"\r"`` before it (CRLF) removed, without the
+    empty string after a final newline. Unlike `str.splitlines`, U+2028, form feeds, vertical tabs
+    and the other Unicode line breaks stay inside their line, so line ``i`` of the input is always
+    line ``i`` of the output."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_input_lines(path: str | Path, flag: str = "--input") -> list[str]:
+    """One sentence per line of a user's input file (``.gz`` too); may be empty."""
+    from mlxt import guard
+
+    path = guard.check_input_file(path, flag)
+    data = read_bytes(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MlxtError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return split_lines(text[1:] if text.startswith("\ufeff") else text)
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -111,7 +147,9 @@ def read_tatoeba_zip(path: str | Path, member: str | None = None) -> list[tuple[
                 raise MlxtError(f"{path}: archive has no member {member!r}; members: {', '.join(names)}")
             data = z.read(member)
     except zipfile.BadZipFile as exc:
-        raise MlxtError(f"{path}: not a zip archive ({exc})") from None
+        raise MlxtError(f"{path}: not a zip archive or damaged ({exc})") from None
+    except (OSError, EOFError, zlib.error, NotImplementedError) as exc:  # damaged in the middle
+        raise MlxtError(f"{path}: damaged zip archive ({exc or type(exc).__name__})") from None
     where = f"{path}:{member}"
     lines = decode_text(data, where).split("\n")
     if lines and lines[-1] == "":

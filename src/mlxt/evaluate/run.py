@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+from mlxt import guard
 from mlxt.errors import MlxtError
 from mlxt.evaluate.metrics import bleu, chrf, exact_match, perplexity
 
@@ -27,9 +28,18 @@ def prepare_split(run, split: str):
     if not section:
         raise MlxtError(f"{run.path}/config.toml: no [data] section, so there is no split to evaluate on")
     prepared = prepare_data(from_dict(DataConfig, section, "[data]"), run.config.kind)
+    if not same_tokenizers(prepared.tokenizers, run.tokenizers):
+        raise MlxtError(f"{run.path}/tokenizer: the corpus or [data] changed since this run was trained (the data "
+                        "prepared now gives another tokenizer), so its splits are not the ones the run held out; "
+                        "evaluate with the original corpus, or translate your own test set with `mlxt translate`")
     if split not in prepared.texts:
         raise MlxtError(f"--split {split}: this run's data has the splits {', '.join(prepared.splits)}")
     return prepared
+
+
+def same_tokenizers(a: dict, b: dict) -> bool:
+    """Whether two ``{"src", "tgt"}`` / ``{"text"}`` tokenizer sets are the same (as saved)."""
+    return a.keys() == b.keys() and all(a[k].to_dict() == b[k].to_dict() for k in a)
 
 
 def teacher_forced_loss(model, prepared, split: str) -> dict:
@@ -78,6 +88,10 @@ def evaluate_run(run, split: str = "test", beam_size: int = 5, batch_size: int =
 
 def write_report(run, report: dict, path: str | Path | None = None) -> Path:
     path = Path(path) if path else Path(run.path) / f"eval-{report['split']}-{report['checkpoint']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MlxtError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    with guard.atomic_output(path, "the report") as f:
+        f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return path

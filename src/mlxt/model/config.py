@@ -19,6 +19,16 @@ POSITIONALS = ("sinusoidal", "learned", "rope", "none")
 SINUSOIDAL_LAYOUTS = ("interleaved", "concat")
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (0 when the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 @dataclass
 class ModelConfig:
     """Architecture of an mlxt model.
@@ -128,10 +138,15 @@ class ModelConfig:
         if self.kind in ("seq2seq", "lm"):
             if self.vocab_size <= 0:
                 raise bad("vocab_size", f"a positive integer for a {self.kind} model")
-            for name in ("pad_id", "bos_id", "eos_id"):
+            ids = ["pad_id", "bos_id", "eos_id"] + (["decoder_start_id"] if self.decoder_start_id is not None else [])
+            for name in ids:  # an id outside the embedding would read past its table
                 value = getattr(self, name)
                 if not 0 <= value < self.vocab_size:
-                    raise bad(name, f"an id in [0, {self.vocab_size})")
+                    raise bad(name, f"an id in [0, vocab_size={self.vocab_size})")
+            if self.kind == "seq2seq":  # the source side is padded and ended with the same ids
+                for name in ("pad_id", "eos_id"):
+                    if getattr(self, name) >= self.source_vocab_size:
+                        raise bad(name, f"an id in [0, src_vocab_size={self.source_vocab_size})")
         if self.kind == "seq2seq":
             if self.num_encoder_layers <= 0 or self.num_decoder_layers <= 0:
                 raise MlxtError("model: a seq2seq model needs num_encoder_layers and num_decoder_layers >= 1")
@@ -151,6 +166,45 @@ class ModelConfig:
                 raise bad("num_encoder_layers", "a positive integer for a regression model")
             if self.tie_output or self.share_embeddings:
                 raise MlxtError("model: a regression model has no token embeddings to share or tie")
+
+        self._check_sizes()
+
+    def largest_tensors(self) -> dict[str, int]:
+        """Elements of the largest weight each size key decides (embeddings, position table,
+        feed-forward, attention), for the memory check before anything is allocated."""
+        d, vocab = self.d_model, max(self.vocab_size, self.source_vocab_size, self.input_dim, self.output_dim)
+        sizes = {"d_model": 4 * d * d, "d_ff": d * self.d_ff, "vocab_size": vocab * d}
+        if self.positional == "learned":
+            sizes["max_len"] = self.max_len * d
+        return sizes
+
+    def parameter_estimate(self) -> int:
+        """About how many parameters the model has (within a few per cent: norms and biases aside)."""
+        d = self.d_model
+        layer = 4 * d * d + 2 * d * self.d_ff
+        layers = self.num_encoder_layers + (self.num_decoder_layers if self.kind != "regression" else 0)
+        total = layers * layer + (self.num_decoder_layers * 4 * d * d if self.kind == "seq2seq" else 0)
+        if self.kind == "regression":
+            total += (self.input_dim + self.output_dim) * d
+        else:
+            embeddings = 1 if self.share_embeddings or self.kind == "lm" else 2
+            total += embeddings * self.source_vocab_size * d + (0 if self.tie_output else self.vocab_size * d)
+        if self.positional == "learned":
+            total += self.max_len * d * (2 if self.kind == "seq2seq" else 1)
+        return total
+
+    def _check_sizes(self) -> None:
+        """Refuse sizes whose weights cannot exist: one tensor past MLX's 2^31 elements, or float32
+        weights larger than this machine's memory (MLX would crash allocating them)."""
+        for key, elements in self.largest_tensors().items():
+            if elements >= 2**31:
+                raise MlxtError(f"model.{key} = {getattr(self, key)}: a weight of {elements:,} elements "
+                                f"(with d_model={self.d_model}) is larger than MLX supports (2^31)")
+        need, have = 4 * self.parameter_estimate(), _memory_bytes()
+        if have and need > have:
+            key = max(self.largest_tensors().items(), key=lambda kv: kv[1])[0]
+            raise MlxtError(f"model.{key} = {getattr(self, key)}: the weights alone need {need / 2**30:.1f} GiB, "
+                            f"more than this machine's {have / 2**30:.1f} GiB of memory")
 
     # -- (de)serialisation ----------------------------------------------------------------
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlx.core as mx
 
+from mlxt import guard
 from mlxt.errors import MlxtError
 from mlxt.model import ModelConfig
 from mlxt.train import checkpoint as ckpt
@@ -44,6 +45,8 @@ def average_run(run_dir: str | Path, last: int, out_dir: str | Path | None = Non
     if len(found) < last:
         raise MlxtError(f"{run_dir}: asked for the last {last} checkpoints but there are {len(found)} "
                         f"(raise [train] keep_last to keep more)")
+    if out_dir is not None:
+        out_dir = guard.check_new_run_dir(out_dir, "--output")
     paths = [p for _, p in found[-last:]]
     config = ModelConfig.load(paths[-1] / ckpt.CONFIG_FILE)
     loaded = rundir.load_run(run_dir, paths[-1].name)  # checks the model and tokenizers

@@ -180,14 +180,39 @@ def read_state(checkpoint: str | Path) -> dict:
         raise MlxtError(f"{path}: missing (not a complete checkpoint)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MlxtError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise MlxtError(f"{path}: expected a JSON object, got {type(state).__name__}")
     version = state.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise MlxtError(f"{path}: no integer 'format_version'")
     if version > FORMAT_VERSION:
         raise MlxtError(
             f"{path}: format_version {version} is newer than this mlxt supports ({FORMAT_VERSION}); upgrade mlxt"
         )
-    return state
+    for key, types in _STATE_TYPES.items():
+        value = state.get(key)
+        if key in state and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
+            raise MlxtError(f"{path}: '{key}' has the wrong type ({type(value).__name__} {str(value)[:40]!r})")
+    if "rng" in state and not (len(state["rng"]) == 2 and all(type(v) is int and 0 <= v < 2**32 for v in state["rng"])):
+        raise MlxtError(f"{path}: 'rng' is not a random key (two 32-bit integers)")
+    return _State(state, path)
+
+
+# What each entry of state.json holds, when present (an inference-only checkpoint has fewer).
+_STATE_TYPES = {"step": (int,), "epoch": (int,), "data": (dict,), "rng": (list,), "rng_ranks": (list, type(None)),
+                "best_valid_loss": (int, float, type(None)), "best_step": (int, type(None)), "bad_evals": (int,),
+                "elapsed": (int, float), "metrics": (dict,), "averaged_steps": (list,)}
+
+
+class _State(dict):
+    """``state.json`` as a dict whose missing entries are a one-line error naming the file."""
+
+    def __init__(self, data: dict, path: Path):
+        super().__init__(data)
+        self.path = path
+
+    def __missing__(self, key):
+        raise MlxtError(f"{self.path}: no '{key}' entry (not a checkpoint that training can resume from)")
 
 
 def read_optimizer_state(checkpoint: str | Path) -> dict:

@@ -186,7 +186,9 @@ def check_model_section(model: dict) -> None:
     """Key and type check of ``[model]`` before the vocabulary sizes are known."""
     probe = dict(model)
     if probe.get("kind", "seq2seq") in ("seq2seq", "lm") and not probe.get("vocab_size"):
-        probe["vocab_size"] = 1 << 20
+        # just wide enough for the given ids, so the size checks see only sizes the user chose
+        ids = [probe.get(k) for k in ("pad_id", "bos_id", "eos_id", "decoder_start_id")]
+        probe["vocab_size"] = max([2] + [i for i in ids if type(i) is int and 0 <= i < 1 << 31]) + 1
     if probe.get("kind") == "regression":
         probe["input_dim"] = probe.get("input_dim") or 1
     from_dict(ModelConfig, probe, "[model]")

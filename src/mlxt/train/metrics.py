@@ -8,6 +8,8 @@ import math
 import os
 from pathlib import Path
 
+from mlxt.errors import MlxtError
+
 
 def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
@@ -35,11 +37,29 @@ class MetricsLog:
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """All complete records (a torn last line from a killed writer is skipped)."""
+    """All complete records. A torn last line (a writer killed mid-append) is skipped; any other
+    line that is not a record (a JSON object with an integer ``step``) names the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MlxtError(f"{path}: not a metrics log (invalid UTF-8 at byte {exc.start})") from None
+    except OSError as exc:
+        raise MlxtError(f"{path}: cannot read the metrics log ({exc.strerror or exc})") from None
+    lines = text.split("\n")
     records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # no newline after it: the torn end of an interrupted append
+                continue
+            raise MlxtError(f"{path}:{number}: not a JSON record; the metrics log is damaged") from None
+        step = record.get("step", 0) if isinstance(record, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise MlxtError(f"{path}:{number}: not a metrics record (expected a JSON object with an integer "
+                            "'step'); the metrics log is damaged")
+        records.append(record)
     return records

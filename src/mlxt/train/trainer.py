@@ -45,11 +45,16 @@ from mlxt.train.tomlio import write_toml
 
 def _start_run_dir(run_dir: Path, overwrite: bool) -> None:
     # A directory holding only a lock file is what a run that failed before writing anything leaves.
-    if run_dir.exists() and any(p.name != rundir.LOCK for p in run_dir.iterdir()):
+    from mlxt import guard
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MlxtError(f"{run_dir}: cannot create the run directory (a file of that name exists)")
+    if not guard.is_empty_dir(run_dir):
         if not overwrite:
             raise MlxtError(
                 f"{run_dir}: run directory already exists; continue it with `mlxt train --resume {run_dir}`, "
                 f"pick another with --set train.run_dir=DIR, or pass --overwrite to delete it")
+        guard.check_replaceable_dir(run_dir, "--overwrite")  # never empties a folder of the user's
         with RunLock(run_dir):  # refuses if a process is training there
             pass
     try:
@@ -61,6 +66,9 @@ def _start_run_dir(run_dir: Path, overwrite: bool) -> None:
 def _clear_old_run(run_dir: Path) -> None:
     """``--overwrite``: delete an earlier run's files, only once the new run's config and data have
     been checked (a mistake in them must not cost the old run); the held lock file stays."""
+    from mlxt import guard
+
+    guard.check_replaceable_dir(run_dir, "--overwrite")  # checked again: files may have appeared since
     for p in run_dir.iterdir():
         if p.name == rundir.LOCK:
             continue
