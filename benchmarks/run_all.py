@@ -1,4 +1,5 @@
-"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding.
+"""Every benchmark in one run (``make bench``): matmul, training throughput, decoding, translation
+speed against transformers and CTranslate2.
 
     .venv/bin/python benchmarks/run_all.py [--out results.md]
 
@@ -18,6 +19,7 @@ import common
 import bench_decode
 import bench_matmul
 import bench_train
+import bench_translate
 
 
 def main(argv=None) -> int:
@@ -42,6 +44,12 @@ def main(argv=None) -> int:
     show(f"Decoding: seq2seq batch {bench_decode.BATCH}, {bench_decode.OUT_LEN} output tokens each; "
          f"baby GPT batch 1, {bench_decode.GEN_LEN} new tokens (cached == uncached outputs: "
          f"{extra['cache_matches_no_cache']})\n\n" + common.table(headers, rows))
+    show(f"Long generation (`mlxt generate`'s path), char LM with rotary positions and a "
+         f"{bench_decode.LONG_LM.max_len}-token sliding window\n\n" + common.table(*bench_decode.long_generation()))
+    # The quick run (64 sentences); the full one is `benchmarks/bench_translate.py` alone.
+    title, headers, rows, checks = bench_translate.run(["--quick"])
+    show(title + "\n\n" + common.table(headers, rows) + "\n\n" + "\n".join(
+        f"{t} thread(s): " + ", ".join(f"{k}: {v}" for k, v in c.items()) for t, c in checks.items()))
     show(f"Total benchmark time: {time.perf_counter() - start:.0f} s; "
          f"load average at the end: {open('/proc/loadavg').read().split()[0]}")
     if args.out:
