@@ -176,7 +176,7 @@ def engine_ctranslate2(work: Path, threads: int, quantize: int):
     def run(ids, beam, length):
         results = translator.translate_batch([lookup[tuple(r)] for r in ids], beam_size=beam, max_batch_size=len(ids),
                                              max_decoding_length=length, min_decoding_length=length,
-                                             length_penalty=1.0, return_scores=False)
+                                             length_penalty=1.0, return_scores=False, suppress_sequences=[["<pad>"]])
         return [[vocab[t] for t in r.hypotheses[0]] for r in results]
     return run
 
@@ -244,9 +244,9 @@ def run(argv=None) -> tuple[str, list[str], list[list], dict]:
         results = {e: spawn(args, work, e, threads) for e in ENGINES}
         for bits in args.quantize:
             results[f"mlxt q{bits}"] = spawn(args, work, "mlxt", threads, bits)
-        same = results["mlxt"]["greedy-batch32"]["outputs"] == results["transformers"]["greedy-batch32"]["outputs"]
-        same_ct2 = results["mlxt"]["greedy-batch32"]["outputs"] == results["ctranslate2"]["greedy-batch32"]["outputs"]
-        checks[threads] = {"mlxt == transformers (greedy)": same, "mlxt == ctranslate2 (greedy)": same_ct2}
+        greedy = {e: results[e]["greedy-batch32"]["outputs"] for e in ENGINES}
+        checks[threads] = {f"mlxt == {e} (greedy, sentences)": f"{sum(a == b for a, b in zip(greedy['mlxt'], greedy[e]))}"
+                           f"/{len(greedy['mlxt'])}" for e in ("transformers", "ctranslate2")}
         for setting in ("beam4-batch32", "greedy-batch32", "beam4-batch1"):
             base = {e: results[e][setting]["tokens"] / results[e][setting]["seconds"] for e in results}
             for engine, r in results.items():
