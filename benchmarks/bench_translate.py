@@ -91,6 +91,7 @@ def build_random_marian(directory: Path, train_text: list[str]) -> None:
     model = MarianMTModel(config).eval()
     with torch.no_grad():  # peaked output distributions, so near-ties do not decide the greedy check
         model.model.shared.weight.normal_(0.0, 0.6)
+        model.model.shared.weight[PAD] = 0.0  # as trained Marian models (CTranslate2 relies on it)
     model.save_pretrained(directory)
 
 
@@ -176,7 +177,7 @@ def engine_ctranslate2(work: Path, threads: int, quantize: int):
     def run(ids, beam, length):
         results = translator.translate_batch([lookup[tuple(r)] for r in ids], beam_size=beam, max_batch_size=len(ids),
                                              max_decoding_length=length, min_decoding_length=length,
-                                             length_penalty=1.0, return_scores=False, suppress_sequences=[["<pad>"]])
+                                             length_penalty=1.0, return_scores=False)
         return [[vocab[t] for t in r.hypotheses[0]] for r in results]
     return run
 
