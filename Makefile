@@ -44,7 +44,9 @@ test-slow: $(TESTS)
 test-all: $(TESTS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ctranslate2 is a benchmark-only dependency (bench_translate.py compares against it), not mlxt's.
 bench: $(TESTS)
+	$(PY) -m pip install -q 'ctranslate2>=4.5'
 	$(PY) benchmarks/run_all.py
 
 clean:

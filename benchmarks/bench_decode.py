@@ -6,6 +6,12 @@ translates a batch of sources; end-of-sentence is banned so every output has exa
 prefix at every step (what decoding costs without `mlxt.decode.cache`). The baby GPT generates
 from a short prompt, one sequence, with and without the cache.
 
+Long generation (`long_generation`): the CLI's path -- `generate_tokens` plus streaming
+detokenization -- for 1,000 to 20,000 tokens with a char-level LM of rotary positions and a
+256-token context (past it, the sliding window of `generate_tokens`), so the time per token
+should stay flat; next to it, what decoding the whole text again at every token (the previous
+``mlxt generate``) would cost per token.
+
     .venv/bin/python benchmarks/bench_decode.py
 """
 
@@ -16,8 +22,12 @@ import common
 import mlx.core as mx
 import numpy as np
 
-from mlxt.decode import beam_search, greedy, make_cache
-from mlxt.model import build_model
+import time
+
+from mlxt.data.tokenizers import CharTokenizer
+from mlxt.decode import beam_search, generate_tokens, greedy, make_cache
+from mlxt.decode.detokenize import StreamingDetokenizer
+from mlxt.model import ModelConfig, build_model
 
 BATCH, SRC_LEN, OUT_LEN = 8, 24, 48
 PROMPT_LEN, GEN_LEN = 8, 56
@@ -49,6 +59,40 @@ def lm_generate(model, prompt: mx.array, steps: int, cached: bool) -> np.ndarray
         feed = nxt if cached else tokens
         mx.eval(tokens)
     return np.array(tokens[:, prompt.shape[1]:])
+
+
+LONG_LM = ModelConfig(kind="lm", vocab_size=65, d_model=128, num_heads=4, num_encoder_layers=0,
+                      num_decoder_layers=4, d_ff=512, dropout=0.0, activation="gelu", norm_first=True,
+                      positional="rope", max_len=256, scale_embedding=False, tie_output=True,
+                      attention_bias=False, ffn_bias=False)
+
+
+def long_generation(lengths=None) -> tuple[list[str], list[list]]:
+    """ms per generated token at each length: model + streaming text, and re-decoding the text."""
+    lengths = lengths or ((1000, 4000) if common.quick() else (1000, 5000, 20000))
+    mx.random.seed(0)
+    lm = build_model(LONG_LM)
+    lm.eval()
+    mx.eval(lm.parameters())
+    tokenizer = CharTokenizer.train(["".join(chr(c) for c in range(0x21, 0x21 + LONG_LM.vocab_size - 4))])
+    rows = []
+    for n in lengths:
+        stream = StreamingDetokenizer(tokenizer)
+        start = time.perf_counter()
+        ids = []
+        for token in generate_tokens(lm, [4, 5, 6], n, temperature=1.0, seed=0, stop_at_eos=False):
+            ids.append(token)
+            stream.add(token)
+        stream.finish()
+        seconds = time.perf_counter() - start
+        redecode = float("nan")
+        if n <= 5000:  # decoding every prefix again: O(n^2), too slow to wait for beyond this
+            start = time.perf_counter()
+            for k in range(1, n + 1):
+                tokenizer.decode(ids[:k])
+            redecode = time.perf_counter() - start
+        rows.append([n, 1e3 * seconds / n, 1e3 * redecode / n])
+    return ["generated tokens", "ms/token (generate + streamed text)", "ms/token to re-decode all text"], rows
 
 
 def run() -> tuple[list[str], list[list], dict]:
@@ -95,3 +139,6 @@ if __name__ == "__main__":
     headers, rows, extra = run()
     print(common.table(headers, rows))
     print(f"cached and uncached greedy outputs identical: {extra['cache_matches_no_cache']}")
+    print(f"\nLong generation: char LM d{LONG_LM.d_model} {LONG_LM.num_decoder_layers}L, rotary positions, "
+          f"{LONG_LM.max_len}-token context (sliding window), sampled, batch 1")
+    print(common.table(*long_generation()))

@@ -1,5 +1,5 @@
 """Every benchmark in one run (``make bench``): matmul, training throughput, native kernels, decoding,
-serving.
+translation speed against transformers and CTranslate2, serving.
 
     .venv/bin/python benchmarks/run_all.py [--out results.md]
 
@@ -21,6 +21,7 @@ import bench_kernels
 import bench_matmul
 import bench_serve
 import bench_train
+import bench_translate
 
 
 def main(argv=None) -> int:
@@ -49,6 +50,12 @@ def main(argv=None) -> int:
     show(f"Decoding: seq2seq batch {bench_decode.BATCH}, {bench_decode.OUT_LEN} output tokens each; "
          f"baby GPT batch 1, {bench_decode.GEN_LEN} new tokens (cached == uncached outputs: "
          f"{extra['cache_matches_no_cache']})\n\n" + common.table(headers, rows))
+    show(f"Long generation (`mlxt generate`'s path), char LM with rotary positions and a "
+         f"{bench_decode.LONG_LM.max_len}-token sliding window\n\n" + common.table(*bench_decode.long_generation()))
+    # The quick run (64 sentences); the full one is `benchmarks/bench_translate.py` alone.
+    title, headers, rows, checks = bench_translate.run(["--quick"])
+    show(title + "\n\n" + common.table(headers, rows) + "\n\n" + "\n".join(
+        f"{t} thread(s): " + ", ".join(f"{k}: {v}" for k, v in c.items()) for t, c in checks.items()))
     headers, rows, extra = bench_serve.run()
     show(f"Serving: `mlxt serve` under concurrent clients, one sentence per request ({extra['source']}; "
          "random-weight character model, greedy)\n\n" + common.table(headers, rows))

@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from mlxt.decode.detokenize import StreamingDetokenizer
     from mlxt.decode.sampling import generate_tokens
     from mlxt.errors import MlxtError
     from mlxt.train.rundir import load_run
@@ -43,17 +44,13 @@ def run(args) -> int:
     out = sys.stdout
     out.write(args.prompt)
     out.flush()
-    ids, shown = [], ""
+    stream = StreamingDetokenizer(tokenizer)
     for token in generate_tokens(loaded.model, tokenizer.encode(prompt), args.max_tokens, args.temperature,
                                  args.top_k, args.top_p, args.seed):
-        ids.append(token)
-        text = tokenizer.decode(ids)
-        stable = text.rstrip("\ufffd")  # an unfinished multi-byte character waits for its next byte
-        if len(stable) > len(shown) and stable.startswith(shown):
-            out.write(stable[len(shown):])
+        text = stream.add(token)
+        if text:
+            out.write(text)
             out.flush()
-            shown = stable
-    text = tokenizer.decode(ids)
-    out.write((text[len(shown):] if text.startswith(shown) else "") + "\n")
+    out.write(stream.finish() + "\n")
     out.flush()
     return 0

@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--n-best", type=number_flag("--n-best", int, 1, MAX_BEAM), default=1, metavar="N",
                    help="print the N best as 'INDEX ||| TRANSLATION ||| SCORE' lines")
     add_search_args(p)
+    p.add_argument("--max-tokens-per-batch", type=number_flag("--max-tokens-per-batch", int, 1), metavar="N",
+                   help="also cap a batch at N padded source tokens (sentences are sorted by length)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr for --input files")
     p.add_argument("--plot-attention", metavar="PNG", help="draw the cross-attention map of one sentence")
     p.add_argument("--sentence", type=number_flag("--sentence", int, 1),
                    default=1, help="which input (1-based) to plot (default 1)")
@@ -81,6 +84,7 @@ def input_chunks(args, size: int):
         from mlxt.data.readers import read_input_lines
 
         lines = read_input_lines(args.input)
+        args.input_total = len(lines)  # for the progress line
         for i in range(0, len(lines), size):
             yield lines[i : i + size]
         return
@@ -111,10 +115,13 @@ def format_lines(hyps, tokenizer, n_best: int, first: int) -> str:
 
 
 def run(args) -> int:
+    from mlxt.decode.progress import TranslationProgress
     from mlxt.decode.translate import encode_sources, translate_ids
     from mlxt.errors import MlxtError
     from mlxt.train.rundir import load_run
 
+    if args.max_tokens_per_batch is not None and args.max_tokens_per_batch < 1:
+        raise MlxtError(f"--max-tokens-per-batch: expected a positive integer, got {args.max_tokens_per_batch}")
     loaded = load_run(args.run_dir, args.checkpoint)
     if loaded.config.kind != "seq2seq":
         raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; translate needs seq2seq "
@@ -134,11 +141,17 @@ def run(args) -> int:
     else:
         output = contextlib.nullcontext(sys.stdout)
     sources, hyps = [], []
-    with output as out:
+    progress = None
+    with output as out, contextlib.ExitStack() as cleanup:
         for texts in input_chunks(args, 16 * args.batch_size):
+            if progress is None:  # a file given with --input: its size is known once it is read
+                progress = TranslationProgress(getattr(args, "input_total", None),
+                                               enabled=bool(args.input) and args.input != "-" and not args.no_progress)
+                cleanup.callback(progress.close)
             chunk = encode_sources(texts, toks["src"], model.config.eos_id, model.config.max_len, lowercase,
                                    first=len(sources) + 1)
-            found = translate_ids(model, chunk, beam, args.n_best, args.batch_size, **options)
+            found = translate_ids(model, chunk, beam, args.n_best, args.batch_size, args.max_tokens_per_batch,
+                                  progress.update, **options)
             out.write(format_lines(found, toks["tgt"], args.n_best, len(sources)))
             out.flush()
             sources += chunk

@@ -4,6 +4,11 @@ The encoder runs once; each step feeds the previous tokens of all sentences thro
 with a `KVCache` and picks the next token of each (the argmax, or a sample when a temperature
 is given). A sentence stops at end-of-sentence or its length limit; finished rows are padded
 until every sentence has stopped.
+
+The host waits for the device only every ``CHECK_EVERY`` steps, to test whether all sentences
+have stopped; in between each step is queued with `mx.async_eval`, so Python builds the next
+step's graph while the last one runs. Steps past the end only add padding, which the lengths
+cut off: the output is the same as checking at every step.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from mlxt.decode.cache import make_cache
 from mlxt.decode.limits import target_limits
 from mlxt.decode.pick import KeyStream, pick_tokens
 from mlxt.decode.rules import TokenRules, default_banned_ids
+
+CHECK_EVERY = 8
 
 
 def greedy(model, src: mx.array, max_len: int | None = None, max_len_a: float = 1.5, max_len_b: int = 10,
@@ -61,12 +68,14 @@ def greedy(model, src: mx.array, max_len: int | None = None, max_len_a: float = 
         lengths = lengths + (~finished).astype(mx.int32)
         nxt = mx.where(finished, cfg.pad_id, nxt)
         finished = finished | (nxt == cfg.eos_id) | (limits <= step)
-        mx.eval(nxt, finished, scores, lengths)
-        out.append(np.array(nxt))
-        if bool(finished.all()):
-            break
+        out.append(nxt)
+        if step % CHECK_EVERY == 0:
+            if bool(finished.all()):  # the one host sync: every CHECK_EVERY steps
+                break
+        else:
+            mx.async_eval(nxt, finished, scores, lengths)  # the next step's graph is built meanwhile
         tokens = nxt[:, None]
-    columns = np.stack(out, axis=1)
+    columns = np.array(mx.stack(out, axis=1))
     results = [strip_eos(row[:n].tolist(), cfg.eos_id) for row, n in zip(columns, np.array(lengths))]
     if return_scores:
         return results, np.array(scores).tolist()

@@ -3,7 +3,12 @@ yielding each as soon as it is chosen, so a caller can stream it to the terminal
 
 The prompt is fed once to fill the `KVCache`; every later step feeds one token. When the context
 reaches the model's ``max_len`` positions, the cache is rebuilt from the last half of the
-context (a sliding window), so generation can run longer than the trained block size.
+context (a sliding window), so generation can run longer than the trained block size, whatever
+the positions (learned, sinusoidal, rotary): the rebuilt context takes positions ``0 ..
+max_len // 2 - 1`` again, so the model never sees a position it was not trained on, and each new
+token attends to between ``max_len // 2`` and ``max_len`` previous tokens. The cost per token is
+therefore bounded (one prompt-sized forward every ``max_len // 2`` tokens, amortised), and a long
+generation takes time linear in its length.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ def generate_tokens(model, prompt_ids: list[int], max_tokens: int, temperature: 
             return
         yield token_id
         context.append(token_id)
+        if len(context) > 2 * window:  # only the last window // 2 tokens are ever fed again
+            context = context[-window:]
         if cache[0].offset >= window:
             context = context[-(window // 2):]
             cache = make_cache(model, capacity=window)

@@ -51,15 +51,30 @@ def pad_batch(rows: list[list[int]], pad_id: int) -> mx.array:
     return mx.array(arr)
 
 
+def length_batches(sources: list[list[int]], batch_size: int = 32, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices of the non-empty ``sources``, longest first, in batches of at most ``batch_size``
+    sentences and (when set) ``max_tokens`` padded source tokens (a longer sentence alone still
+    makes a batch). Sorting by length keeps the padding, and so the wasted work, small."""
+    order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: -len(sources[i]))
+    out: list[list[int]] = []
+    for i in order:
+        width = len(sources[out[-1][0]]) if out else 0  # the longest: the batch's first
+        if out and len(out[-1]) < batch_size and (max_tokens is None or (len(out[-1]) + 1) * width <= max_tokens):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
-                  **options) -> list[list[Hypothesis]]:
-    """N-best hypotheses per encoded source (``[]`` for an empty source). ``beam_size == 1``
+                  max_tokens: int | None = None, progress=None, **options) -> list[list[Hypothesis]]:
+    """N-best hypotheses per encoded source (``[]`` for an empty source), in input order. The
+    sources are decoded in `length_batches` of ``batch_size`` sentences / ``max_tokens`` padded
+    source tokens; ``progress(count)`` (optional) is called after each batch. ``beam_size == 1``
     with ``n_best == 1`` runs `greedy` (whose hypotheses carry no score, NaN); ``options`` go
     to the search."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
-    order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: -len(sources[i]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
+    for chunk in length_batches(sources, batch_size, max_tokens):
         src = pad_batch([sources[i] for i in chunk], model.config.pad_id)
         if beam_size == 1 and n_best == 1:
             greedy_options = {k: v for k, v in options.items() if k not in ("length_penalty", "penalty",
@@ -70,6 +85,10 @@ def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: i
             hyps = beam_search_nbest(model, src, beam_size, n_best=n_best, **options)
         for i, h in zip(chunk, hyps):
             results[i] = h
+        if progress is not None:
+            progress(len(chunk))
+    if progress is not None and len(results) > sum(map(bool, sources)):
+        progress(len(results) - sum(map(bool, sources)))  # the empty ones
     return results
 
 

@@ -1,0 +1,42 @@
+"""One beam-search step's candidate selection (`_StepScores`) equals the full computation it
+replaces: log-softmax over the whole vocabulary, the rules, every beam's score added, the best
+``2 * beam`` of each sentence -- same candidates, bit-for-bit the same scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlxt.decode.beam import _StepScores
+from mlxt.decode.rules import TokenRules
+
+
+def full_reference(logits, rules, step, limits, run_scores, K2):
+    x = logits - logits.max(axis=-1, keepdims=True)
+    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    logprobs = rules.apply_np(x, step, limits)
+    B, k = run_scores.shape
+    total = (run_scores[:, :, None] + logprobs.reshape(B, k, -1)).reshape(B, -1)
+    idx = np.argsort(-total, axis=-1, kind="stable")[:, :K2]
+    return idx, np.take_along_axis(total, idx, axis=-1), logprobs
+
+
+@pytest.mark.parametrize("B,k,V", [(3, 4, 50), (2, 5, 3), (1, 1, 7), (4, 2, 1000)])
+@pytest.mark.parametrize("forced_eos,min_len", [(False, 0), (True, 0), (False, 5)])
+def test_same_candidates_and_scores_as_a_full_log_softmax(B, k, V, forced_eos, min_len):
+    rng = np.random.default_rng(B * 100 + k * 10 + V)
+    eos = 1
+    rules = TokenRules(V, eos, banned_ids=(0,) if V > 2 else (), min_len=min_len, forced_eos=forced_eos)
+    run_scores = rng.normal(-3, 2, size=(B, k)).astype(np.float32)
+    run_scores[0, 1:] = -np.inf  # a sentence at its first step: one live beam
+    limits = rng.integers(2, 4, size=B * k)
+    K2 = min(2 * k, k * V)
+    for step in (1, 2, 3):
+        logits = (4 * rng.normal(size=(B * k, V))).astype(np.float32)
+        want_idx, want_vals, logprobs = full_reference(logits.copy(), rules, step, limits, run_scores, K2)
+        scores = _StepScores(logits.copy(), rules, step, limits, eos)
+        idx, vals = scores.best(run_scores, K2)
+        finite = np.isfinite(want_vals)
+        assert np.array_equal(vals, want_vals)  # bit-for-bit, -inf included
+        assert np.array_equal(idx[finite], want_idx[finite])  # -inf ties may come in any order
+        assert np.array_equal(scores.eos_logprobs(), logprobs[:, eos])
