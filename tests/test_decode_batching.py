@@ -94,4 +94,5 @@ def test_a_bad_token_budget_is_a_one_line_error(tmp_path, capsys):
 
     assert main(["translate", str(tmp_path), "x", "--max-tokens-per-batch", "0"]) == 2
     err = capsys.readouterr().err
-    assert err == "mlxt: error: --max-tokens-per-batch: expected a positive integer, got 0\n"
+    assert err == ("mlxt: error: mlxt translate: --max-tokens-per-batch 0: expected a positive integer "
+                   "(see mlxt translate --help)\n")
