@@ -15,7 +15,7 @@ def run(args) -> int:
     from mlxt.train.plot import plot_curves
 
     if args.output:
-        guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the plot",
+        guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the plot", parents=True,
                                 suffixes=guard.IMAGE_SUFFIXES)
     print(plot_curves(args.run_dir, args.output))
     return 0
