@@ -8,60 +8,23 @@ on a free port.
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
 from pathlib import Path
 
-WORDS = "the cat dog sees a big small red house tree runs walks".split()
-
-MODEL = """
-d_model = 32
-num_heads = 2
-num_decoder_layers = 1
-d_ff = 64
-dropout = 0.0
-max_len = 48
-"""
-TRAIN = """
-[train]
-steps = {steps}
-lr = 3e-3
-schedule = "constant"
-eval_every = {steps}
-save_every = {steps}
-log_every = 10
-compile = false
-bleu_samples = 0
-"""
-
 
 def tiny_runs(tmp_path_factory) -> Path:
     """The directory holding ``s2s/`` and ``lm/`` (trained on first use in this session)."""
-    from mlxt.cli import main
+    from tiny_runs import train_tiny_runs
 
     root = tmp_path_factory.getbasetemp() / "serve_runs"
     if (root / "lm" / "checkpoints" / "best").exists():
         return root
     root.mkdir(exist_ok=True)
-    rnd = random.Random(0)
-    lines = []
-    for _ in range(300):
-        s = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 5)))
-        lines.append(f"{s}\t{s.upper()}\n")
-    (root / "pairs.tsv").write_text("".join(lines))
-    (root / "text.txt").write_text("".join(l.split("\t")[0] + ".\n" for l in lines))
-    (root / "s2s.toml").write_text(
-        f'[model]\nkind = "seq2seq"\nnum_encoder_layers = 1\n{MODEL}\n[data]\npath = "{root}/pairs.tsv"\n'
-        'format = "tsv"\ntokenizer = "char"\nsrc_lang = "en"\ntgt_lang = "de"\nvalid_size = 10\ntest_size = 10\n'
-        'max_len = 40\nmax_tokens = 1024\n' + TRAIN.format(steps=200))  # enough to read the page's output
-    (root / "lm.toml").write_text(
-        f'[model]\nkind = "lm"\npositional = "learned"\n{MODEL}\n[data]\npath = "{root}/text.txt"\n'
-        'format = "text"\ntokenizer = "char"\nvalid_size = 0.1\nbatch_size = 4\nblock_size = 32\n' + TRAIN.format(steps=30))
-    for name in ("s2s", "lm"):
-        assert main(["train", "--config", str(root / f"{name}.toml"), "--run-dir", str(root / name), "-q"]) == 0
-    return root
+    # 200 seq2seq steps: enough to read the web page's output
+    return train_tiny_runs(root, s2s_steps=200, lm_steps=30, bleu_samples=0,
+                           s2s_data='src_lang = "en"\ntgt_lang = "de"\n')
 
 
 def free_port() -> int:

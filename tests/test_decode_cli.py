@@ -4,55 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import random
 
 import pytest
 
 from mlxt.cli import main
-
-WORDS = "the cat dog sees a big small red house tree runs walks".split()
-
-MODEL = """
-d_model = 32
-num_heads = 2
-num_decoder_layers = 1
-d_ff = 64
-dropout = 0.0
-max_len = 48
-"""
-TRAIN = """
-[train]
-steps = 20
-lr = 3e-3
-schedule = "constant"
-eval_every = 20
-save_every = 20
-log_every = 10
-compile = false
-bleu_samples = 4
-"""
+from tiny_runs import train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("decode_cli")
-    rnd = random.Random(0)
-    lines = []
-    for _ in range(300):
-        s = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 5)))
-        lines.append(f"{s}\t{s.upper()}\n")
-    (root / "pairs.tsv").write_text("".join(lines))
-    (root / "text.txt").write_text("".join(l.split("\t")[0] + ".\n" for l in lines))
-    (root / "s2s.toml").write_text(
-        f'[model]\nkind = "seq2seq"\nnum_encoder_layers = 1\n{MODEL}\n[data]\npath = "{root}/pairs.tsv"\n'
-        'format = "tsv"\ntokenizer = "char"\nvalid_size = 10\ntest_size = 10\nmax_len = 40\nmax_tokens = 1024\n'
-        + TRAIN)
-    (root / "lm.toml").write_text(
-        f'[model]\nkind = "lm"\npositional = "learned"\n{MODEL}\n[data]\npath = "{root}/text.txt"\n'
-        'format = "text"\ntokenizer = "char"\nvalid_size = 0.1\nbatch_size = 4\nblock_size = 32\n' + TRAIN)
-    for name in ("s2s", "lm"):
-        assert main(["train", "--config", str(root / f"{name}.toml"), "--run-dir", str(root / name), "-q"]) == 0
-    return root
+    return train_tiny_runs(tmp_path_factory.mktemp("decode_cli"))
 
 
 def test_translate_arguments_nbest_and_plot(runs, capsys):
