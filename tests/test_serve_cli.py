@@ -89,7 +89,7 @@ def test_sigterm_drains_then_exits_cleanly(runs):
             answers = [f.result() for f in running]
         assert [a.status_code for a in answers] == [200] * 6
         assert all(a.json()["choices"][0]["text"] for a in answers)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=60) == 0, "".join(lines)
         reader.join(timeout=10)
         rest = "".join(lines)
         assert '"POST /v1/completions" 200' in rest and "mlxt: server stopped" in rest

@@ -38,6 +38,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import gc
+
     from mlxt.errors import MlxtError
 
     try:
@@ -57,4 +59,6 @@ def run(args) -> int:
                     rate_limit=args.rate_limit)
     state = build_state(args.runs, limits, args.api_keys, args.checkpoint)
     serve(state, args.host, args.port, args.quiet)
+    del state
+    gc.collect()  # free the models' arrays here, on the main thread, before the interpreter shuts down
     return 0
