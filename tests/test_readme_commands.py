@@ -27,7 +27,8 @@ RESULTS_NOTE = 'add `--set data.source=""` to download each corpus once'
 
 TINY_MODEL = ["model.d_model=16", "model.num_heads=2", "model.d_ff=32", "model.max_len=64"]
 TINY_TRAIN = ["train.save_every=2", "train.eval_every=2", "train.log_every=1", "train.compile=false",
-              "train.bleu_samples=2", "train.max_minutes=0", "train.warmup_steps=1"]
+              "train.bleu_samples=2", "train.max_minutes=0", "train.schedule_unit=steps",
+              "train.warmup_fraction=0", "train.warmup_steps=1"]
 WORDS = "ich du wir haben sehen gehen das haus der hund ein buch jetzt hier".split()
 
 
