@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 
 from mlxt.schema import number_flag
 
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.config import load_config
-    from mlxt.train.signals import StopRequested, forwarding_sigterm
+    from mlxt.train.signals import StopRequested
     from mlxt.train.trainer import TrainingInterrupted, load_run_config, train
 
     if bool(args.config) == bool(args.resume):
@@ -51,12 +50,7 @@ def run(args) -> int:
         if distributed.launched():
             raise MlxtError("--workers: this process was started by a distributed launcher (mlx.launch, mpirun); "
                             "give the number of processes to the launcher only")
-        if args.workers < 1:
-            raise MlxtError(f"--workers {args.workers}: expected a positive number of processes")
-        with tempfile.TemporaryDirectory(prefix="mlxt-ring-") as tmp:
-            procs = distributed.spawn_workers(args.workers, _rank_argv(args), tmp)
-            with forwarding_sigterm(procs):
-                return distributed.wait_workers(procs, grace=30.0)
+        return distributed.run_workers(args.workers, _rank_argv(args), grace=30.0)
     from mlxt.train.distributed import setup
 
     dist = setup(args.backend, config.train.dist_timeout)  # one process unless a launcher started us

@@ -328,9 +328,14 @@ def wait_workers(procs: list[subprocess.Popen], grace: float) -> int:
 
 
 def run_workers(n: int, argv: list[str], grace: float = 60.0) -> int:
-    """``mlxt train --workers N``: run ``mlxt ARGV`` as N local ranks and return an exit status."""
+    """``mlxt train --workers N``: run ``mlxt ARGV`` as N local ranks and return an exit status; a
+    SIGTERM sent to this process is passed on to the ranks."""
+    from mlxt.train.signals import forwarding_sigterm
+
     if n < 1:
         raise MlxtError(f"--workers {n}: expected a positive number of processes")
     with tempfile.TemporaryDirectory(prefix="mlxt-ring-") as tmp:
-        return wait_workers(spawn_workers(n, argv, tmp), grace)
+        procs = spawn_workers(n, argv, tmp)
+        with forwarding_sigterm(procs):
+            return wait_workers(procs, grace)
 
