@@ -106,6 +106,16 @@ def test_form_body_auto_source_and_html(server, runs, capsys):
     assert r.json()["translatedText"] == f'<p class="x">{parts[0].replace("&", "&amp;")} <b>{parts[1]}</b></p>'
 
 
+def test_form_body_line_ends(server, runs, capsys):
+    """A form's CRLF line ends become \\n, as LibreTranslate counts them; a U+2028 stays inside its line
+    (one line, one translation), as in every other reader of user lines."""
+    r = post(server, data={"q": "red tree\r\ndog runs", "source": "en", "target": "de"})
+    best = cli_translations(runs, capsys, ["red tree", "dog runs", "the cat\u2028dog"])
+    assert r.status_code == 200 and r.json()["translatedText"] == f"{best[0]}\n{best[1]}"
+    r = post(server, data={"q": "the cat\u2028dog", "source": "en", "target": "de"})
+    assert r.status_code == 200 and r.json()["translatedText"] == best[2]
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"source": "en", "target": "de"}, 400, "missing q"),
     ({"q": "", "source": "en", "target": "de"}, 400, "missing q"),

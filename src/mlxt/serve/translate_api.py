@@ -15,6 +15,7 @@ import asyncio
 
 from starlette.responses import JSONResponse
 
+from mlxt.data.readers import split_lines
 from mlxt.decode.translate import encode_sources
 from mlxt.errors import MlxtError
 from mlxt.serve.batcher import Closed, QueueFull
@@ -50,7 +51,7 @@ def texts(fields: dict, limits, is_json: bool) -> tuple[list[str], bool]:
             where = f"q[{i}]" if is_list else "q"
             raise HTTPError(400, f"Invalid request: {where} must be a string, got {type(item).__name__}")
     if not is_json:  # as LibreTranslate: count characters with UNIX line ends
-        items = ["\n".join(item.splitlines()) for item in items]
+        items = ["\n".join(split_lines(item)) for item in items]  # CRLF only: U+2028 stays text
     if len(items) > limits.max_items:
         raise HTTPError(400, f"Invalid request: {len(items)} texts, more than the limit of {limits.max_items}")
     for i, item in enumerate(items):
