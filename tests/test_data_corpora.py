@@ -242,3 +242,19 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
     assert f"{tmp_path / 'p.tsv'}:2: expected source<TAB>target" in capsys.readouterr().err
     assert main(["data", "prepare", "pydoc-topics", "--vocab-size", "10"]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+def test_cli_fetch_downloads_once_verifies_and_prints_the_files(tmp_path, capsys):
+    data = shared_file("tatoeba-deu-eng/deu-eng.zip").read_bytes()
+    server = _Server({"deu-eng.zip": data})
+    try:
+        assert main(["data", "fetch", "tatoeba-deu-eng", "--source", server.url + "deu-eng.zip"]) == 0
+        path = Path(capsys.readouterr().out.strip())
+        assert path.is_file() and path.read_bytes() == data and str(tmp_path) in str(path)
+        assert main(["data", "fetch", "tatoeba-deu-eng"]) == 0  # from the cache now: no request
+        assert Path(capsys.readouterr().out.strip()) == path
+    finally:
+        server.close()
+    assert main(["data", "fetch", "tatoeba-fra-eng", "--source", server.url + "fra-eng.zip"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mlxt: error: ") and err.count("\n") == 1

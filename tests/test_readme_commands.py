@@ -147,7 +147,7 @@ def test_workflow_block_runs_as_written(tmp_path, monkeypatch, capsys):
         ran.append(argv[0])
     assert {"train", "evaluate", "translate", "generate", "average", "plot"} <= set(ran)
     assert len((work / "file.en").read_text(encoding="utf-8").splitlines()) == 2  # one line per input line
-    assert (work / "attention.png").is_file() and (work / "runs/translate-ding-de-en/curves.png").is_file()
+    assert (work / "attention.png").is_file() and (work / "runs/translate-tatoeba-de-en/curves.png").is_file()
     for line in WORKFLOW:
         argv, _ = mlxt_argv(line) or ([""], None)
         if argv[0] == "average":

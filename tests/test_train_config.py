@@ -97,7 +97,7 @@ def test_cli_bad_config_is_one_line(tmp_path):
     assert proc.stderr.startswith("mlxt: error: unknown key '[train].stepz'")
 
 
-@pytest.mark.parametrize("name", ["translate-ding-de-en", "translate-tatoeba-en-de", "shakespeare-char",
+@pytest.mark.parametrize("name", ["translate-ding-de-en", "translate-tatoeba-de-en", "translate-tatoeba-en-de", "shakespeare-char",
                                   "regression-tutorial"])
 def test_shipped_configs_parse(repo_root, name):
     cfg = load_config(repo_root / "configs" / f"{name}.toml")

@@ -1,4 +1,5 @@
-"""`mlxt data list` and `mlxt data prepare NAME`: built-in corpora and data preparation."""
+"""`mlxt data list`, `mlxt data fetch NAME` and `mlxt data prepare NAME`: built-in corpora,
+their files, and data preparation."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ def _list(args: argparse.Namespace) -> int:
     for name, kind, ok, description, detail in rows:
         print(f"{name:<{width}}  {kind:<7}  {ok:<5}  {description}")
         print(f"{'':<{width}}  {'':<7}         {detail}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    """Download a built-in corpus's files once (sha256-checked, into the cache), or check that a
+    local corpus is installed; print where its files are. Scripts use it to learn, before
+    training, whether a corpus can be had here."""
+    from mlxt.data import DataConfig
+    from mlxt.data.corpora import get_corpus
+
+    corpus = get_corpus(args.name)
+    for path in corpus.files(DataConfig(corpus=args.name, source=args.source or "")):
+        print(path)
     return 0
 
 
@@ -71,6 +85,10 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = sub.add_parser("list", help="built-in corpora and whether they are ready offline")
     p.set_defaults(func=_list)
+    p = sub.add_parser("fetch", help="download a built-in corpus once (sha256-checked); print its files")
+    p.add_argument("name", help="built-in corpus (see `mlxt data list`)")
+    p.add_argument("--source", help="local path, file:// or URL to read it from instead of its home")
+    p.set_defaults(func=_fetch)
     p = sub.add_parser("prepare", help="read, split, tokenize and cache a corpus; print its statistics")
     p.add_argument("name", nargs="?", help="built-in corpus (see `mlxt data list`); omit to use --path/--src-path")
     p.add_argument("--source", help="local path, file:// or URL to read a downloadable corpus from")
