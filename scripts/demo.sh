@@ -16,9 +16,8 @@ LM_MIN=${DEMO_LM_MINUTES:-2}
 SHARED=${MLXT_SHARED_DATA:-../shared/data}
 DING=/usr/share/trans/de-en
 # At most two threads (BLAS and mlxt's kernels): these small models gain little from more, and
-# spinning threads slow everything down badly when the cores are shared. (On the README's 2-core
-# machine two threads made 1.3x the steps of one for the Ding config, but fewer for this Tatoeba
-# one: 2.6 against ~3.0 steps/s; the choice is worth measuring again.)
+# spinning threads slow everything down badly when the cores are shared. (On the README's idle
+# 2-core machine two threads made 2,408 steps of the Tatoeba config in its 6 minutes, 6.7 a second.)
 export MLXT_NUM_THREADS=${MLXT_NUM_THREADS:-$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 1 ))}
 mlxt() { "$PY" -m mlxt "$@"; }
 say() { printf '\n== %s\n' "$*"; }
