@@ -23,7 +23,9 @@ def full_reference(logits, rules, step, limits, run_scores, K2):
 
 @pytest.mark.parametrize("B,k,V", [(3, 4, 50), (2, 5, 3), (1, 1, 7), (4, 2, 1000)])
 @pytest.mark.parametrize("forced_eos,min_len", [(False, 0), (True, 0), (False, 5)])
-def test_same_candidates_and_scores_as_a_full_log_softmax(B, k, V, forced_eos, min_len):
+@pytest.mark.parametrize("native", [True, False], ids=["native-top-k", "numpy-partition"])
+def test_same_candidates_and_scores_as_a_full_log_softmax(B, k, V, forced_eos, min_len, native, monkeypatch):
+    monkeypatch.setenv("MLXT_KERNELS", "1" if native else "0")
     rng = np.random.default_rng(B * 100 + k * 10 + V)
     eos = 1
     rules = TokenRules(V, eos, banned_ids=(0,) if V > 2 else (), min_len=min_len, forced_eos=forced_eos)

@@ -2,8 +2,10 @@
 advance together as ``(B * beam, ...)`` arrays; the only Python loop is over time steps. The
 model runs in MLX; the per-step bookkeeping (log-softmax, top candidates, n-best pools) runs on
 the host in numpy, vectorised over sentences and beams, after the one sync per step that reads
-the logits (numpy's exp and partition are an order of magnitude faster than MLX's CPU kernels
-at this size, and the stopping test needs the values on the host anyway).
+the logits (numpy's exp is an order of magnitude faster than MLX's CPU kernels at this size,
+and the stopping test needs the values on the host anyway). Cutting each row to its best
+candidates uses mlxt's native top-k kernel when it is loaded (about 50x numpy's partition at a
+58k vocabulary), numpy's partition otherwise.
 
 Each step, for every sentence:
 1. every live beam is extended by every token: ``score = beam score + log p(token)``;
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from mlxt import kernels
 from mlxt.decode.cache import make_cache
 from mlxt.decode.limits import target_limits
 from mlxt.decode.rules import TokenRules, default_banned_ids, length_penalty as penalty_fn
@@ -193,7 +196,10 @@ class _StepScores:
         B, k = run_scores.shape
         N, V = self.logits.shape
         kk = min(K2, V)
-        if kk < V:
+        native = kernels.top_k(self.logits, kk) if kk < V else None
+        if native is not None:  # one vectorised, multi-threaded pass per row (mlxt.kernels)
+            raw, tokens = native
+        elif kk < V:
             tokens = np.argpartition(self.logits, V - kk, axis=-1)[:, V - kk:]
             raw = np.take_along_axis(self.logits, tokens, axis=-1)
         else:

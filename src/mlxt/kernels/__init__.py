@@ -6,7 +6,7 @@ scalar code on x86-64; in a small model's training step that work costs more tha
 products (docs/performance.md). These kernels do each such operation, forward and backward, in
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
-the vocabulary. Each row is computed by one thread and partial sums across rows are added in a
+the vocabulary; and, for beam search's host step, the top k of each row of a numpy array. Each row is computed by one thread and partial sums across rows are added in a
 fixed order, so results are bitwise the same for any thread count.
 
 `use_native()` is the one switch the model and the loss consult: true on the CPU device when
@@ -25,7 +25,7 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy")
+KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "top_k")
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
 
 
@@ -164,6 +164,18 @@ def silu(x):
     import mlx.nn as nn
 
     return _activation("silu", x, nn.silu)
+
+
+def top_k(x, k: int):
+    """``(values, indices)``, ``(rows, k)`` each, of the k largest of each row of a float32
+    numpy array ``(rows, len)``, best first (ties: lower index first; NaN ranks lowest), or
+    None when the native kernels are off (the caller then partitions with numpy). It works on
+    host arrays, so it is used whatever MLX's default device is (beam search's host step)."""
+    import numpy as np
+
+    if _disabled() or _load() is None or x.dtype != np.float32 or x.ndim != 2 or not 1 <= k <= x.shape[1]:
+        return None
+    return _lib.top_k(np.ascontiguousarray(x), int(k))
 
 
 def cross_entropy(logits, targets, smoothing: float):

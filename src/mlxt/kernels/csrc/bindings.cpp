@@ -1,5 +1,9 @@
 // The Python module mlxt.kernels._ext (nanobind; shares mlx.core's array type).
+#include <algorithm>
+
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
@@ -11,6 +15,43 @@
 namespace nb = nanobind;
 using namespace nb::literals;
 
+namespace {
+
+using RowsIn = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+template <typename T>
+using RowsOut = nb::ndarray<nb::numpy, T, nb::ndim<2>>;
+
+template <typename T>
+RowsOut<T> new_rows(size_t rows, size_t cols, T** data) {
+  T* p = new T[rows * cols > 0 ? rows * cols : 1];
+  nb::capsule owner(p, [](void* q) noexcept { delete[] static_cast<T*>(q); });
+  *data = p;
+  return RowsOut<T>(p, {rows, cols}, owner);
+}
+
+// numpy in, numpy out: beam search's host step works on numpy rows (mlxt.decode.beam).
+std::pair<RowsOut<float>, RowsOut<int32_t>> top_k(RowsIn x, int64_t k) {
+  const size_t rows = x.shape(0), len = x.shape(1);
+  if (k < 1 || size_t(k) > len) throw nb::value_error("top_k: k must be between 1 and the row length");
+  float* values;
+  int32_t* indices;
+  auto v = new_rows<float>(rows, size_t(k), &values);
+  auto i = new_rows<int32_t>(rows, size_t(k), &indices);
+  mlxt::TopKArgs a{x.data(), values, indices, int64_t(len), k};
+  {
+    nb::gil_scoped_release release;
+    const auto& table = mlxt::kernels();
+    const int64_t block = 4;  // rows per task
+    const int64_t tasks = (int64_t(rows) + block - 1) / block;
+    mlxt::parallel_for(tasks, [&](int64_t t) {
+      table.top_k(a, t * block, std::min<int64_t>(int64_t(rows), (t + 1) * block));
+    });
+  }
+  return {v, i};
+}
+
+}  // namespace
+
 NB_MODULE(_ext, m) {
   nb::module_::import_("mlx.core");
   m.doc() = "mlxt's native CPU kernels (MLX primitives)";
@@ -18,6 +59,9 @@ NB_MODULE(_ext, m) {
   m.def("softmax", &mlxt::softmax, "x"_a, "mask"_a = nb::none(), "causal"_a = false, "causal_offset"_a = 0);
   m.def("activation", &mlxt::activation, "x"_a, "kind"_a);
   m.def("cross_entropy", &mlxt::cross_entropy, "logits"_a, "targets"_a, "smoothing"_a);
+  m.def("top_k", &top_k, "x"_a, "k"_a,
+        "The k largest of each row of a C-contiguous float32 (rows, len) numpy array, best first "
+        "(ties: lower index first; NaN ranks lowest): (values (rows, k) float32, indices (rows, k) int32).");
   m.def("num_threads", &mlxt::num_threads);
   m.def("set_num_threads", &mlxt::set_num_threads, "n"_a);
   m.def("isa", [] { return std::string(mlxt::kernels().isa); });

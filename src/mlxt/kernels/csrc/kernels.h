@@ -56,6 +56,17 @@ struct CrossEntropyArgs {
   float smoothing;
 };
 
+// The k largest of each row of `len` floats, best first; ties go to the lower index and NaN
+// ranks below every number (so it is picked only when a row has fewer than k numbers).
+// Used by beam search to cut each row of next-token scores to its candidates.
+struct TopKArgs {
+  const float* x;      // (rows, len)
+  float* values;       // (rows, k)
+  int32_t* indices;    // (rows, k)
+  int64_t len;
+  int64_t k;           // 1 <= k <= len
+};
+
 enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
 
 struct KernelTable {
@@ -68,6 +79,7 @@ struct KernelTable {
   void (*activation_vjp)(int kind, const UnaryArgs&, int64_t begin, int64_t end);
   void (*cross_entropy)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*cross_entropy_vjp)(const CrossEntropyArgs&, int64_t begin, int64_t end);
+  void (*top_k)(const TopKArgs&, int64_t begin, int64_t end);
 };
 
 // The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic

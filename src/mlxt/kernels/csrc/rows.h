@@ -9,6 +9,7 @@ namespace {
 using mlxt::CrossEntropyArgs;
 using mlxt::LayerNormArgs;
 using mlxt::SoftmaxArgs;
+using mlxt::TopKArgs;
 using mlxt::UnaryArgs;
 
 // Sum of p[0:n] with 16 lane accumulators, reduced in a fixed order.
@@ -254,8 +255,49 @@ void cross_entropy_vjp(const CrossEntropyArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+// a ranks below b: smaller, or NaN against a number.
+MLXT_INLINE bool ranks_below(float a, float b) { return a < b || (a != a && b == b); }
+
+// One row's k best so far, v[0] the best; `insert` places x at index j (j larger than every
+// index already held, so an equal value goes after them), dropping the worst when full.
+struct TopKRow {
+  float* v;
+  int32_t* id;
+  long k, n = 0;
+  MLXT_INLINE void insert(float x, long j) {
+    long p = n < k ? n++ : k - 1;
+    while (p > 0 && ranks_below(v[p - 1], x)) {
+      v[p] = v[p - 1];
+      id[p] = id[p - 1];
+      --p;
+    }
+    v[p] = x;
+    id[p] = int32_t(j);
+  }
+};
+
+void top_k(const TopKArgs& a, int64_t begin, int64_t end) {
+  const long L = a.len, k = a.k;
+  for (int64_t r = begin; r < end; ++r) {
+    const float* x = a.x + r * L;
+    TopKRow row{a.values + r * k, a.indices + r * k, k};
+    long j = 0;
+    for (; j < k; ++j) row.insert(x[j], j);
+    // Only a value above the current k-th can enter: test 16 at a time against it (a vector
+    // filter that may let through a few that fail the exact scalar test, never the reverse).
+    for (; j + W <= L; j += W) {
+      float worst = row.v[k - 1];
+      if (worst == worst && !any_lane(less(splat(worst), loadu(x + j)))) continue;
+      for (long i = j; i < j + W; ++i)
+        if (ranks_below(row.v[k - 1], x[i])) row.insert(x[i], i);
+    }
+    for (; j < L; ++j)
+      if (ranks_below(row.v[k - 1], x[j])) row.insert(x[j], j);
+  }
+}
+
 }  // namespace
 
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
-                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp};
+                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k};

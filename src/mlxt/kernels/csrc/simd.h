@@ -61,6 +61,15 @@ MLXT_INLINE vf vmax(vf a, vf b) { return select(less(a, b), b, a); }
 MLXT_INLINE vf vmin(vf a, vf b) { return select(less(a, b), a, b); }
 MLXT_INLINE vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
 
+// Whether any lane of a mask is set (folded in halves, so it stays in vector registers).
+MLXT_INLINE bool any_lane(vi m) {
+  typedef int vi8 __attribute__((vector_size(32)));
+  typedef int vi4 __attribute__((vector_size(16)));
+  vi8 a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) | __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+  vi4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) | __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] | b[1] | b[2] | b[3]) != 0;
+}
+
 // Fixed-order horizontal reductions (the same on every instruction set).
 MLXT_INLINE float hsum(vf v) {
   float s = 0.0f;
