@@ -1,6 +1,4 @@
 // The Python module mlxt.kernels._ext (nanobind; shares mlx.core's array type).
-#include <algorithm>
-
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
@@ -41,11 +39,7 @@ std::pair<RowsOut<float>, RowsOut<int32_t>> top_k(RowsIn x, int64_t k) {
   {
     nb::gil_scoped_release release;
     const auto& table = mlxt::kernels();
-    const int64_t block = 4;  // rows per task
-    const int64_t tasks = (int64_t(rows) + block - 1) / block;
-    mlxt::parallel_for(tasks, [&](int64_t t) {
-      table.top_k(a, t * block, std::min<int64_t>(int64_t(rows), (t + 1) * block));
-    });
+    mlxt::over_rows(int64_t(rows), int64_t(len), [&](int64_t begin, int64_t end) { table.top_k(a, begin, end); });
   }
   return {v, i};
 }

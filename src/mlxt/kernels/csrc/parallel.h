@@ -4,6 +4,7 @@
 // raw pointers, never the MLX API. Which thread runs a task does not change its result.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -15,5 +16,16 @@ int num_threads();
 void set_num_threads(int n);
 
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
+
+// About this many floats per task: enough to amortise waking a thread.
+constexpr int64_t kTaskElems = 16384;
+
+// Runs f(begin, end) over `rows` rows of `row_len` floats, in tasks of about kTaskElems floats.
+template <class F>
+void over_rows(int64_t rows, int64_t row_len, F f) {
+  int64_t per = std::max<int64_t>(1, kTaskElems / std::max<int64_t>(1, row_len));
+  int64_t tasks = (rows + per - 1) / per;
+  parallel_for(tasks, [&](int64_t t) { f(t * per, std::min(rows, (t + 1) * per)); });
+}
 
 }  // namespace mlxt

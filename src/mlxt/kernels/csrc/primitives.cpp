@@ -13,8 +13,6 @@ namespace mlxt {
 
 namespace {
 
-// About this many floats per task: enough to amortise waking a thread.
-constexpr int64_t kTaskElems = 16384;
 // Rows per block of layer_norm_vjp's weight/bias partial sums (fixed, so the summation order,
 // and with it the result, does not depend on the thread count).
 constexpr int64_t kNormBlock = 64;
@@ -28,14 +26,6 @@ void require_contiguous(const std::vector<mx::array>& in, const char* who) {
 }
 
 void allocate(mx::array& a) { a.set_data(mx::allocator::malloc(a.nbytes())); }
-
-// Runs f(begin, end) over `rows` rows in tasks of about kTaskElems floats.
-template <class F>
-void over_rows(int64_t rows, int64_t row_len, F f) {
-  int64_t per = std::max<int64_t>(1, kTaskElems / std::max<int64_t>(1, row_len));
-  int64_t tasks = (rows + per - 1) / per;
-  parallel_for(tasks, [&](int64_t t) { f(t * per, std::min(rows, (t + 1) * per)); });
-}
 
 // Enqueues fn on the primitive's CPU stream, after registering the arrays with the encoder.
 template <class F>
