@@ -6,8 +6,9 @@ scalar code on x86-64; in a small model's training step that work costs more tha
 products (docs/performance.md). These kernels do each such operation, forward and backward, in
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
-the vocabulary; and, for beam search's host step, the top k of each row of a numpy array. Each row is computed by one thread and partial sums across rows are added in a
-fixed order, so results are bitwise the same for any thread count.
+the vocabulary; and, for beam search's host step, the top k of each row of a numpy array.
+Each row is computed by one thread and partial sums across rows are added in a fixed order, so
+results are bitwise the same for any thread count.
 
 `use_native()` is the one switch the model and the loss consult: true on the CPU device when
 the extension loaded, unless ``MLXT_KERNELS=0``. The functions below fall back to MLX's own
