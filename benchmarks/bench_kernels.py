@@ -18,6 +18,7 @@ import numpy as np
 
 from mlxt import kernels
 from mlxt.model.attention import scaled_dot_product_attention
+from mlxt.model.dropout import Dropout
 from mlxt.train.losses import label_smoothed_cross_entropy
 
 
@@ -32,10 +33,12 @@ def cases():
     targets = mx.random.randint(1, 8000, (32, 32))
     g = mx.random.normal(x.shape)
     gh = mx.random.normal(h.shape)
+    drop = Dropout(0.1)
     return {
         "layer norm (768, 128)": (lambda a: (kernels.layer_norm(a, w, b, 1e-5) * g).sum(), x),
         "causal attention (12, 4, 64, 64)": (lambda a: scaled_dot_product_attention(a, a, a, 32 ** -0.5, "causal").sum(), q),
         "GELU (768, 512)": (lambda a: (kernels.gelu(a) * gh).sum(), h),
+        "dropout p=0.1 (768, 512)": (lambda a: (drop(a) * gh).sum(), h),
         "label-smoothed CE (1024, 8000)": (lambda a: label_smoothed_cross_entropy(a, targets, 0.1)[0], logits),
     }
 
@@ -60,7 +63,8 @@ def run() -> tuple[list[str], list[list], dict]:
         fns = {}
         for native in (True, False):
             os.environ["MLXT_KERNELS"] = "1" if native else "0"
-            fns[native] = mx.compile(mx.value_and_grad(loss))
+            # the random state in and out, as in the train step (dropout draws from it)
+            fns[native] = mx.compile(mx.value_and_grad(loss), inputs=[mx.random.state], outputs=[mx.random.state])
             mx.eval(fns[native](x))  # trace with the switch set, and warm up
         os.environ.pop("MLXT_KERNELS")
         times = {True: [], False: []}

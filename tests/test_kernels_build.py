@@ -32,7 +32,8 @@ outs = [kernels.layer_norm(x, w, b, 1e-5), kernels.softmax(x.reshape(1, 37, 133)
         mx.grad(lambda a: (kernels.layer_norm(a, w, b, 1e-5) * x).sum())(x),
         mx.grad(lambda a: (kernels.softmax(a, None) * x).sum())(x),
         mx.grad(lambda a: (kernels.gelu(a) * x).sum())(x),
-        mx.grad(lambda a: kernels.cross_entropy(a, t, 0.1).sum())(x)]
+        mx.grad(lambda a: kernels.cross_entropy(a, t, 0.1).sum())(x),
+        kernels._lib.dropout(x, mx.array(np.array([1, 2], dtype=np.uint32)), 0.3)]
 mx.eval(outs)
 outs += list(kernels.top_k(np.array(x), 7))
 print(kernels.status()["isa"], hashlib.sha256(b"".join(np.array(o).tobytes() for o in outs)).hexdigest())
@@ -112,7 +113,7 @@ def test_training_step_is_bitwise_equal_across_kernel_thread_counts():
 
     # large enough that every kernel splits its rows into several tasks
     config = ModelConfig(kind="lm", vocab_size=600, d_model=64, num_heads=2, num_encoder_layers=0,
-                         num_decoder_layers=2, d_ff=256, dropout=0.0, activation="gelu", norm_first=True,
+                         num_decoder_layers=2, d_ff=256, dropout=0.1, activation="gelu", norm_first=True,
                          positional="learned", max_len=32, tie_output=True)
     rng = np.random.default_rng(0)
     batch = {"inputs": rng.integers(1, 600, (32, 32)).astype(np.int32),

@@ -6,7 +6,8 @@ scalar code on x86-64; in a small model's training step that work costs more tha
 products (docs/performance.md). These kernels do each such operation, forward and backward, in
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
-the vocabulary; and, for beam search's host step, the top k of each row of a numpy array.
+the vocabulary, dropout (its mask a hash of each element's index and a key from MLX's random
+state); and, for beam search's host step, the top k of each row of a numpy array.
 Each row is computed by one thread and partial sums across rows are added in a fixed order, so
 results are bitwise the same for any thread count.
 
@@ -26,7 +27,7 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "top_k")
+KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "top_k")
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
 
 
@@ -165,6 +166,20 @@ def silu(x):
     import mlx.nn as nn
 
     return _activation("silu", x, nn.silu)
+
+
+def dropout(x, p: float):
+    """Inverted dropout of float32 ``x``: each element zeroed with probability ``p`` (in
+    [0, 1)), the others scaled by ``1 / (1 - p)``. The mask is a hash of the element's index and
+    a 64-bit key drawn here from MLX's random state (so `mx.random.seed` and the random state a
+    compiled step carries decide it), and the backward pass recomputes it. Native only:
+    callers check `use_native()` first (`mlxt.model.dropout.Dropout`)."""
+    import mlx.core as mx
+
+    # four 16-bit draws (exact: `randint` goes through a float32 uniform) make the two words
+    halves = mx.random.randint(0, 1 << 16, (2, 2), dtype=mx.uint32)
+    key = halves[:, 0] | (halves[:, 1] << 16)
+    return _lib.dropout(x, key, float(p))
 
 
 def top_k(x, k: int):

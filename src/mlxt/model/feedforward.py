@@ -6,6 +6,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt import kernels
+from mlxt.model.dropout import Dropout
 
 # gelu/silu: mlxt's native kernels on CPU, MLX's ops elsewhere (`mlxt.kernels`).
 ACTIVATIONS = {"relu": nn.relu, "gelu": kernels.gelu, "silu": kernels.silu}
@@ -21,7 +22,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.activation = ACTIVATIONS[activation]
 
     def __call__(self, x: mx.array) -> mx.array:

@@ -13,6 +13,7 @@ import mlx.nn as nn
 
 from mlxt import kernels
 from mlxt.model.attention import MultiHeadAttention
+from mlxt.model.dropout import Dropout
 from mlxt.model.feedforward import FeedForward
 
 
@@ -37,7 +38,7 @@ class _Residual(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.norm_first = config.norm_first
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def residual(self, x, norm, sublayer):
         if self.norm_first:

@@ -12,6 +12,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt.model.config import ModelConfig
+from mlxt.model.dropout import Dropout
 from mlxt.model.layers import EncoderLayer, LayerNorm
 from mlxt.model.positional import build_positions
 from mlxt.model.transformer import TokenEmbedding, self_attention_mask
@@ -27,7 +28,7 @@ class TransformerLM(nn.Module):
         self.config = config
         self.embed = TokenEmbedding(config.vocab_size, config.d_model, config.scale_embedding)
         self.positions = build_positions(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.layers = [EncoderLayer(config) for _ in range(config.num_decoder_layers)]
         self.norm = LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.use_final_norm else None
         if not config.tie_output:

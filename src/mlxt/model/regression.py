@@ -15,6 +15,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt.model.config import ModelConfig
+from mlxt.model.dropout import Dropout
 from mlxt.model.positional import build_positions
 from mlxt.model.transformer import Decoder, Encoder
 
@@ -29,7 +30,7 @@ class RegressionTransformer(nn.Module):
         self.config = config
         self.input_proj = nn.Linear(config.input_dim, config.d_model)
         self.positions = build_positions(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config) if config.num_decoder_layers > 0 else None
         self.head = nn.Linear(config.d_model, config.output_dim)

@@ -17,6 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlxt.model.config import ModelConfig
+from mlxt.model.dropout import Dropout
 from mlxt.model.layers import DecoderLayer, EncoderLayer, LayerNorm
 from mlxt.model.masks import causal_mask, combine, key_mask, padding_mask
 from mlxt.model.positional import build_positions
@@ -99,7 +100,7 @@ class Transformer(nn.Module):
             self.tgt_embed = TokenEmbedding(config.vocab_size, d, config.scale_embedding)
         self.src_positions = build_positions(config)
         self.tgt_positions = build_positions(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         if not config.tie_output:

@@ -53,6 +53,7 @@ NB_MODULE(_ext, m) {
   m.def("softmax", &mlxt::softmax, "x"_a, "mask"_a = nb::none(), "causal"_a = false, "causal_offset"_a = 0);
   m.def("activation", &mlxt::activation, "x"_a, "kind"_a);
   m.def("cross_entropy", &mlxt::cross_entropy, "logits"_a, "targets"_a, "smoothing"_a);
+  m.def("dropout", &mlxt::dropout, "x"_a, "key"_a, "p"_a);
   m.def("top_k", &top_k, "x"_a, "k"_a,
         "The k largest of each row of a C-contiguous float32 (rows, len) numpy array, best first "
         "(ties: lower index first; NaN ranks lowest): (values (rows, k) float32, indices (rows, k) int32).");

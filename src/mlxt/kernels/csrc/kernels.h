@@ -67,6 +67,19 @@ struct TopKArgs {
   int64_t k;           // 1 <= k <= len
 };
 
+// Inverted dropout over `count` elements: out[i] = x[i] * scale where the element is kept, 0
+// where it is dropped. Whether element i is dropped depends only on (i, key): the 32-bit hash
+// h = fmix32(fmix32(lo(i) * 0x9E3779B1 + key0) ^ key1 ^ hi(i) * 0x85EBCA77) (fmix32: MurmurHash3's
+// finalizer), dropped when h >> 1 < threshold = p * 2^31. The same call on the cotangent is the
+// backward pass, and results do not depend on the thread count or the instruction set.
+struct DropoutArgs {
+  const float* x;
+  float* out;
+  uint32_t key0, key1;
+  uint32_t threshold;  // < 2^31
+  float scale;         // 1 / (1 - p)
+};
+
 enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
 
 struct KernelTable {
@@ -80,6 +93,7 @@ struct KernelTable {
   void (*cross_entropy)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*cross_entropy_vjp)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*top_k)(const TopKArgs&, int64_t begin, int64_t end);
+  void (*dropout)(const DropoutArgs&, int64_t begin, int64_t end);  // begin: a multiple of 16
 };
 
 // The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic

@@ -73,4 +73,14 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float
   return mx::reshape(loss, lead, s);
 }
 
+mx::array dropout(const mx::array& x, const mx::array& key, float p) {
+  require_f32(x, "dropout x");
+  if (!(p >= 0.0f && p < 1.0f)) throw std::invalid_argument("dropout: p must be in [0, 1)");
+  if (key.dtype() != mx::uint32 || key.ndim() != 1 || key.shape(0) != 2)
+    throw std::invalid_argument("dropout: key must be a uint32 array of shape (2,)");
+  auto s = cpu_stream();
+  return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(s, p),
+                   {mx::contiguous(x, false, s), mx::contiguous(key, false, s)});
+}
+
 }  // namespace mlxt

@@ -19,4 +19,8 @@ mx::array activation(const mx::array& x, int kind);
 // Per-position label-smoothed cross-entropy of logits (..., vocab) and int targets (...).
 mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float smoothing);
 
+// Inverted dropout of float32 x with probability p in [0, 1): the mask comes from `key`
+// (uint32, shape (2,)) and each element's index (kernels.h, DropoutArgs).
+mx::array dropout(const mx::array& x, const mx::array& key, float p);
+
 }  // namespace mlxt

@@ -258,4 +258,41 @@ bool CrossEntropyVJP::is_equivalent(const mx::Primitive& other) const {
   return smoothing_ == static_cast<const CrossEntropyVJP&>(other).smoothing_;
 }
 
+// ---- dropout ----
+
+void Dropout::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  DropoutArgs a{in[0].data<float>(), out[0].data<float>(), 0, 0,
+                uint32_t(double(p_) * 2147483648.0 + 0.5), 1.0f / (1.0f - p_)};
+  const uint32_t* key = in[1].data<uint32_t>();
+  int64_t n = int64_t(in[0].size());
+  enqueue(stream(), in, out, [a, key, n]() mutable {
+    a.key0 = key[0];  // read in the task: the key is computed earlier on the same stream
+    a.key1 = key[1];
+    const auto& k = kernels();
+    over_rows(n, 1, [&](int64_t b, int64_t e) { k.dropout(a, b, e); });
+  });
+}
+
+std::vector<mx::array> Dropout::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                    const std::vector<int>& argnums, const std::vector<mx::array>&) {
+  auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<Dropout>(stream(), p_),
+                      {contiguous_f32(cot[0]), primals[1]});
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
+  return result;
+}
+
+std::vector<mx::array> Dropout::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                                    const std::vector<int>& argnums) {
+  if (argnums.size() != 1 || argnums[0] != 0) throw std::invalid_argument("MlxtDropout: jvp only for x");
+  return {mx::array(primals[0].shape(), mx::float32, std::make_shared<Dropout>(stream(), p_),
+                    {contiguous_f32(tangents[0]), primals[1]})};
+}
+
+bool Dropout::is_equivalent(const mx::Primitive& other) const {
+  return p_ == static_cast<const Dropout&>(other).p_;
+}
+
 }  // namespace mlxt

@@ -126,4 +126,21 @@ class CrossEntropyVJP : public mx::Primitive {
   float smoothing_;
 };
 
+// inputs x, uint32 key (2,) -> x with elements dropped and the rest scaled (kernels.h,
+// DropoutArgs). Its own vjp and jvp: the same mask applied to the cotangent or tangent.
+class Dropout : public mx::Primitive {
+ public:
+  Dropout(mx::Stream s, float p) : mx::Primitive(s), p_(p) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
+  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                             const std::vector<int>& argnums) override;
+  const char* name() const override { return "MlxtDropout"; }
+  bool is_equivalent(const mx::Primitive& other) const override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  float p_;
+};
+
 }  // namespace mlxt

@@ -7,6 +7,7 @@
 namespace {
 
 using mlxt::CrossEntropyArgs;
+using mlxt::DropoutArgs;
 using mlxt::LayerNormArgs;
 using mlxt::SoftmaxArgs;
 using mlxt::TopKArgs;
@@ -296,8 +297,28 @@ void top_k(const TopKArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+// The keep mask of the 16 elements from `first` (a multiple of 16, so hi(i) is the same for all
+// of them): all ones where an element is dropped.
+MLXT_INLINE vi dropped(const DropoutArgs& a, int64_t first) {
+  const vu lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const unsigned lo = unsigned(uint64_t(first)), hi = unsigned(uint64_t(first) >> 32);
+  vu h = fmix32((lane + lo) * 0x9E3779B1u + a.key0);
+  h = fmix32(h ^ (a.key1 ^ (hi * 0x85EBCA77u)));
+  // h >> 1 and the threshold are below 2^31, so the sign of their difference is h >> 1 < threshold
+  return (vi)((h >> 1) - a.threshold) >> 31;
+}
+
+void dropout(const DropoutArgs& a, int64_t begin, int64_t end) {
+  int64_t i = begin;
+  for (; i + W <= end; i += W) storeu(a.out + i, select(dropped(a, i), splat(0.0f), loadu(a.x + i) * a.scale));
+  if (i < end) {
+    long n = end - i;
+    store_tail(a.out + i, select(dropped(a, i), splat(0.0f), load_tail(a.x + i, n, 0.0f) * a.scale), n);
+  }
+}
+
 }  // namespace
 
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
-                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k};
+                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, dropout};

@@ -16,6 +16,7 @@ namespace {
 
 typedef float vf __attribute__((vector_size(64)));
 typedef int vi __attribute__((vector_size(64)));
+typedef unsigned vu __attribute__((vector_size(64)));
 typedef unsigned char vb __attribute__((vector_size(16)));
 constexpr long W = 16;
 
@@ -68,6 +69,17 @@ MLXT_INLINE bool any_lane(vi m) {
   vi8 a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) | __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
   vi4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) | __builtin_shufflevector(a, a, 4, 5, 6, 7);
   return (b[0] | b[1] | b[2] | b[3]) != 0;
+}
+
+// MurmurHash3's 32-bit finalizer on each lane: a bijection that mixes every input bit into
+// every output bit (the dropout kernel's hash; integer operations, so exact on every target).
+MLXT_INLINE vu fmix32(vu h) {
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
 }
 
 // Fixed-order horizontal reductions (the same on every instruction set).
