@@ -21,7 +21,7 @@ from mlxt import kernels
 class Dropout(nn.Dropout):
     def __init__(self, p: float = 0.5):
         super().__init__(p)
-        self._p = float(p)
+        self._p = float(p)  # p itself: nn.Dropout keeps 1 - p, and 1 - (1 - p) is not always p
 
     def __call__(self, x: mx.array) -> mx.array:
         if self._p == 0.0 or not self.training:

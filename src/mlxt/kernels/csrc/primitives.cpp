@@ -38,6 +38,15 @@ void enqueue(mx::Stream s, const std::vector<mx::array>& in, std::vector<mx::arr
 
 mx::array contiguous_f32(const mx::array& a) { return mx::contiguous(mx::astype(a, mx::float32)); }
 
+// The vjp of a primitive differentiable only in its first input: dx for input 0, zeros for
+// the others (masks, targets, keys) among those asked for.
+std::vector<mx::array> grad_of_first(const mx::array& dx, const std::vector<mx::array>& primals,
+                                     const std::vector<int>& argnums) {
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
+  return result;
+}
+
 }  // namespace
 
 // ---- layer norm ----
@@ -130,9 +139,7 @@ std::vector<mx::array> Softmax::vjp(const std::vector<mx::array>& primals, const
   std::vector<mx::array> inputs = {outputs[0], contiguous_f32(cot[0])};
   if (mode_ == 1) inputs.push_back(primals[1]);
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<SoftmaxVJP>(stream(), mode_, offset_), inputs);
-  std::vector<mx::array> result;
-  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
-  return result;
+  return grad_of_first(dx, primals, argnums);
 }
 
 std::vector<mx::array> Softmax::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
@@ -233,9 +240,7 @@ std::vector<mx::array> CrossEntropy::vjp(const std::vector<mx::array>& primals, 
                                          const std::vector<int>& argnums, const std::vector<mx::array>&) {
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<CrossEntropyVJP>(stream(), smoothing_),
                       {primals[0], primals[1], contiguous_f32(cot[0])});
-  std::vector<mx::array> result;
-  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
-  return result;
+  return grad_of_first(dx, primals, argnums);
 }
 
 bool CrossEntropy::is_equivalent(const mx::Primitive& other) const {
@@ -279,9 +284,7 @@ std::vector<mx::array> Dropout::vjp(const std::vector<mx::array>& primals, const
                                     const std::vector<int>& argnums, const std::vector<mx::array>&) {
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<Dropout>(stream(), p_),
                       {contiguous_f32(cot[0]), primals[1]});
-  std::vector<mx::array> result;
-  for (int i : argnums) result.push_back(i == 0 ? dx : mx::zeros_like(primals[i]));
-  return result;
+  return grad_of_first(dx, primals, argnums);
 }
 
 std::vector<mx::array> Dropout::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
