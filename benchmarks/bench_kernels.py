@@ -1,6 +1,7 @@
 """mlxt's native CPU kernels against mlxt's pure-MLX code for the same operation, forward and
-backward together, compiled, at the shapes of bench_train's models; the two alternate in rounds
-in the same process and the table gives medians and the ratio.
+backward together (the AdamW row: one optimizer update), compiled, at the shapes of
+bench_train's models; the two alternate in rounds in the same process and the table gives
+medians and the ratio.
 
     .venv/bin/python benchmarks/bench_kernels.py     (MLXT_NUM_THREADS=N: kernel and BLAS threads)
 """
@@ -19,7 +20,11 @@ import numpy as np
 from mlxt import kernels
 from mlxt.model.attention import scaled_dot_product_attention
 from mlxt.model.dropout import Dropout
+from mlxt.train.adamw import AdamW
 from mlxt.train.losses import label_smoothed_cross_entropy
+
+# the seq2seq d256 3+3 model's matrices (8000-token embeddings and output, attention, FFN)
+ADAMW_SHAPES = [(8000, 256)] * 2 + [(256, 1024), (1024, 256)] * 6 + [(256, 256)] * 24 + [(256,)] * 30
 
 
 def cases():
@@ -43,6 +48,22 @@ def cases():
         "dropout p=0.1 (768, 512)": (lambda a: (drop(a) * gh).sum(), h),
         "label-smoothed CE (1024, 8000)": (lambda a: label_smoothed_cross_entropy(a, targets, 0.1)[0], logits),
     }
+
+
+def adamw_update(native: bool):
+    """A compiled AdamW update of ADAMW_SHAPES (the optimizer state in and out, as in the
+    train step), with the kernels on or off while it is traced."""
+    os.environ["MLXT_KERNELS"] = "1" if native else "0"
+    mx.random.seed(1)
+    params = {f"p{i}": mx.random.normal(s) for i, s in enumerate(ADAMW_SHAPES)}
+    grads = {k: mx.random.normal(v.shape) * 1e-2 for k, v in params.items()}
+    opt = AdamW(1e-3, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
+    opt.init(params)
+    mx.eval(params, grads, opt.state)
+    fn = mx.compile(lambda _: opt.apply_gradients(grads, params), inputs=[opt.state], outputs=[opt.state])
+    mx.eval(fn(None), opt.state)
+    os.environ.pop("MLXT_KERNELS")
+    return fn
 
 
 def timed(fn, x, steps):
@@ -75,6 +96,15 @@ def run() -> tuple[list[str], list[list], dict]:
                 times[native] += timed(fns[native], x, steps)
         (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
         rows.append([name, on, off, on_cpu, off_cpu, f"{off / on:.2f}x", f"{off_cpu / on_cpu:.2f}x"])
+    fns = {native: adamw_update(native) for native in (True, False)}
+    times = {True: [], False: []}
+    for _ in range(rounds):
+        for native in (True, False):
+            times[native] += timed(fns[native], None, steps)
+    (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
+    count = sum(int(np.prod(s)) for s in ADAMW_SHAPES) / 1e6
+    rows.append([f"AdamW update ({count:.1f}M parameters)", on, off, on_cpu, off_cpu, f"{off / on:.2f}x",
+                 f"{off_cpu / on_cpu:.2f}x"])
     return HEADERS, rows, {"kernels": kernels.status()}
 
 

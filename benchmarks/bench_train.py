@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import common
 
 import mlx.core as mx
-import mlx.optimizers as optim
 import numpy as np
 
 from mlxt.model import ModelConfig, attention, build_model
+from mlxt.train.adamw import AdamW
 from mlxt.train.step import TrainStep
 
 
@@ -125,8 +125,8 @@ class MlxRunner:
         mx.random.seed(0)
         self.model = build_model(case.config)
         self.model.train()
-        opt = optim.AdamW(learning_rate=case.lr, betas=list(case.betas), eps=1e-9 if case.smoothing else 1e-8,
-                          weight_decay=case.weight_decay, bias_correction=True)
+        opt = AdamW(learning_rate=case.lr, betas=case.betas, eps=1e-9 if case.smoothing else 1e-8,
+                    weight_decay=case.weight_decay)
         self.step = TrainStep(self.model, opt, smoothing=case.smoothing, clip_norm=1.0, compile=compile)
 
     def __call__(self, batch: dict) -> float:

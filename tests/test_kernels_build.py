@@ -33,7 +33,8 @@ outs = [kernels.layer_norm(x, w, b, 1e-5), kernels.softmax(x.reshape(1, 37, 133)
         mx.grad(lambda a: (kernels.softmax(a, None) * x).sum())(x),
         mx.grad(lambda a: (kernels.gelu(a) * x).sum())(x),
         mx.grad(lambda a: kernels.cross_entropy(a, t, 0.1).sum())(x),
-        kernels._lib.dropout(x, mx.array(np.array([1, 2], dtype=np.uint32)), 0.3)]
+        kernels._lib.dropout(x, mx.array(np.array([1, 2], dtype=np.uint32)), 0.3),
+        *kernels.adamw(x, x * 0.5, x * 0.1, x * x, mx.array([0.99, 0.9, 0.1, 0.98, 0.02, 0.01, 1.3, 1e-8]))]
 mx.eval(outs)
 outs += list(kernels.top_k(np.array(x), 7))
 print(kernels.status()["isa"], hashlib.sha256(b"".join(np.array(o).tobytes() for o in outs)).hexdigest())
@@ -104,11 +105,11 @@ def test_falls_back_with_one_warning(breakage, monkeypatch):
 
 
 def test_training_step_is_bitwise_equal_across_kernel_thread_counts():
-    """A whole training step of a small LM (every kernel, forward and backward, plus AdamW)."""
-    import mlx.optimizers as optim
+    """A whole training step of a small LM (every kernel, forward and backward, and AdamW's)."""
     from mlx.utils import tree_flatten
 
     from mlxt.model import ModelConfig, build_model
+    from mlxt.train.adamw import AdamW
     from mlxt.train.step import TrainStep
 
     # large enough that every kernel splits its rows into several tasks
@@ -123,7 +124,7 @@ def test_training_step_is_bitwise_equal_across_kernel_thread_counts():
         kernels.set_num_threads(threads)
         mx.random.seed(0)
         model = build_model(config)
-        step = TrainStep(model, optim.AdamW(learning_rate=1e-2), smoothing=0.1, clip_norm=1.0, compile=False)
+        step = TrainStep(model, AdamW(learning_rate=1e-2), smoothing=0.1, clip_norm=1.0, compile=False)
         for _ in range(2):
             loss, count, norm = step([batch])
             mx.eval(loss, step.state)

@@ -7,7 +7,7 @@ products (docs/performance.md). These kernels do each such operation, forward an
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
 the vocabulary, dropout (its mask a hash of each element's index and a key from MLX's random
-state); and, for beam search's host step, the top k of each row of a numpy array.
+state), the AdamW update of a parameter and its moments; and, for beam search's host step, the top k of each row of a numpy array.
 Each row is computed by one thread and partial sums across rows are added in a fixed order, so
 results are bitwise the same for any thread count.
 
@@ -27,7 +27,7 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "top_k")
+KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k")
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
 
 
@@ -180,6 +180,13 @@ def dropout(x, p: float):
     halves = mx.random.randint(0, 1 << 16, (2, 2), dtype=mx.uint32)
     key = halves[:, 0] | (halves[:, 1] << 16)
     return _lib.dropout(x, key, float(p))
+
+
+def adamw(p, g, m, v, hyper):
+    """One AdamW step of float32 ``p`` with gradient ``g`` and moments ``m``, ``v``: returns
+    ``(p', m', v')``; ``hyper`` is float32 ``[1 - lr wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t),
+    1 / sqrt(1 - b2^t), eps]``. Native only (`mlxt.train.adamw.AdamW` checks `use_native()`)."""
+    return tuple(_lib.adamw(p, g, m, v, hyper))
 
 
 def top_k(x, k: int):

@@ -23,6 +23,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_map
 
+from mlxt.train.adamw import AdamW
 from mlxt.train.losses import label_smoothed_cross_entropy, squared_error
 
 
@@ -103,6 +104,6 @@ def _leaves(tree):
     return [v for _, v in tree_flatten(tree)]
 
 
-def make_optimizer(train_config, schedule) -> optim.AdamW:
-    return optim.AdamW(learning_rate=schedule, betas=list(train_config.betas), eps=train_config.eps,
-                       weight_decay=train_config.weight_decay, bias_correction=True)
+def make_optimizer(train_config, schedule) -> AdamW:
+    return AdamW(learning_rate=schedule, betas=train_config.betas, eps=train_config.eps,
+                 weight_decay=train_config.weight_decay)

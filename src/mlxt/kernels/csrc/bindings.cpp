@@ -4,6 +4,7 @@
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include "kernels.h"
 #include "mlx/version.h"
@@ -54,6 +55,9 @@ NB_MODULE(_ext, m) {
   m.def("activation", &mlxt::activation, "x"_a, "kind"_a);
   m.def("cross_entropy", &mlxt::cross_entropy, "logits"_a, "targets"_a, "smoothing"_a);
   m.def("dropout", &mlxt::dropout, "x"_a, "key"_a, "p"_a);
+  m.def("adamw", &mlxt::adamw, "p"_a, "g"_a, "m"_a, "v"_a, "hyper"_a,
+        "One AdamW step: (p', m', v') from float32 p, g, m, v and hyper = [1 - lr wd, b1, 1 - b1, b2, "
+        "1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps].");
   m.def("top_k", &top_k, "x"_a, "k"_a,
         "The k largest of each row of a C-contiguous float32 (rows, len) numpy array, best first "
         "(ties: lower index first; NaN ranks lowest): (values (rows, k) float32, indices (rows, k) int32).");

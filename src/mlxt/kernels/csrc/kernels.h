@@ -80,6 +80,22 @@ struct DropoutArgs {
   float scale;         // 1 / (1 - p)
 };
 
+// One AdamW step (decoupled weight decay, bias-corrected), elementwise over `count` floats, in
+// the order of operations of MLX's `optim.AdamW` (bias_correction=True), so results match it:
+//   p1 = p * decay;  m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g^2;
+//   p' = p1 - (c1 m') / (sqrt(v') c2 + eps)
+// with decay = 1 - lr wd, c1 = lr / (1 - b1^t), c2 = 1 / sqrt(1 - b2^t) computed by the caller.
+struct AdamWArgs {
+  const float* p;
+  const float* g;
+  const float* m;
+  const float* v;
+  float* p_out;
+  float* m_out;
+  float* v_out;
+  float decay, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps;
+};
+
 enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
 
 struct KernelTable {
@@ -94,6 +110,7 @@ struct KernelTable {
   void (*cross_entropy_vjp)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*top_k)(const TopKArgs&, int64_t begin, int64_t end);
   void (*dropout)(const DropoutArgs&, int64_t begin, int64_t end);  // begin: a multiple of 16
+  void (*adamw)(const AdamWArgs&, int64_t begin, int64_t end);
 };
 
 // The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic

@@ -83,4 +83,18 @@ mx::array dropout(const mx::array& x, const mx::array& key, float p) {
                    {mx::contiguous(x, false, s), mx::contiguous(key, false, s)});
 }
 
+std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::array& m, const mx::array& v,
+                             const mx::array& hyper) {
+  for (auto* a : {&p, &g, &m, &v}) {
+    require_f32(*a, "adamw");
+    if (a->shape() != p.shape()) throw std::invalid_argument("adamw: p, g, m and v must have the same shape");
+  }
+  if (hyper.ndim() != 1 || hyper.shape(0) != 8) throw std::invalid_argument("adamw: hyper must have shape (8,)");
+  auto s = cpu_stream();
+  std::vector<mx::array> in = {mx::contiguous(p, false, s), mx::contiguous(g, false, s), mx::contiguous(m, false, s),
+                               mx::contiguous(v, false, s), mx::contiguous(mx::astype(hyper, mx::float32, s), false, s)};
+  return mx::array::make_arrays({p.shape(), p.shape(), p.shape()}, {mx::float32, mx::float32, mx::float32},
+                                std::make_shared<AdamW>(s), std::move(in));
+}
+
 }  // namespace mlxt

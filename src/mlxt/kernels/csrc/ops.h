@@ -23,4 +23,10 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float
 // (uint32, shape (2,)) and each element's index (kernels.h, DropoutArgs).
 mx::array dropout(const mx::array& x, const mx::array& key, float p);
 
+// One AdamW step of float32 parameter p with gradient g and moments m, v (all the same shape);
+// hyper: float32 (8,) = [1 - lr wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps].
+// Returns (p', m', v').
+std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::array& m, const mx::array& v,
+                             const mx::array& hyper);
+
 }  // namespace mlxt

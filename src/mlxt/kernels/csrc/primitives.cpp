@@ -298,4 +298,30 @@ bool Dropout::is_equivalent(const mx::Primitive& other) const {
   return p_ == static_cast<const Dropout&>(other).p_;
 }
 
+// ---- AdamW ----
+
+void AdamW::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  // p -> p', m -> m', v -> v': an output takes over its input's buffer when nothing else holds it
+  for (int k = 0; k < 3; ++k) {
+    const mx::array& src = in[k == 0 ? 0 : k + 1];
+    if (src.is_donatable() && src.itemsize() == out[k].itemsize())
+      out[k].copy_shared_buffer(src);
+    else
+      allocate(out[k]);
+  }
+  AdamWArgs a{in[0].data<float>(), in[1].data<float>(), in[2].data<float>(), in[3].data<float>(),
+              out[0].data<float>(), out[1].data<float>(), out[2].data<float>(),
+              0, 0, 0, 0, 0, 0, 0, 0};
+  const float* hyper = in[4].data<float>();
+  int64_t n = int64_t(in[0].size());
+  enqueue(stream(), in, out, [a, hyper, n]() mutable {
+    // read in the task: the hyper-parameters are computed earlier on the same stream
+    a.decay = hyper[0], a.b1 = hyper[1], a.one_minus_b1 = hyper[2], a.b2 = hyper[3];
+    a.one_minus_b2 = hyper[4], a.c1 = hyper[5], a.c2 = hyper[6], a.eps = hyper[7];
+    const auto& k = kernels();
+    over_rows(n, 1, [&](int64_t b, int64_t e) { k.adamw(a, b, e); });
+  });
+}
+
 }  // namespace mlxt

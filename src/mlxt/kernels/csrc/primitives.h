@@ -143,4 +143,19 @@ class Dropout : public mx::Primitive {
   float p_;
 };
 
+// inputs p, g, m, v (same shape, float32), hyper (8,) float32 = [decay, b1, 1 - b1, b2, 1 - b2,
+// c1, c2, eps] -> p', m', v' (kernels.h, AdamWArgs). Not differentiable: it is an update.
+// Outputs reuse the buffers of p, m and v when those are donatable (the optimizer's old state).
+class AdamW : public mx::Primitive {
+ public:
+  explicit AdamW(mx::Stream s) : mx::Primitive(s) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtAdamW"; }
+  bool is_equivalent(const mx::Primitive&) const override { return true; }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {in[0].shape(), in[0].shape(), in[0].shape()};
+  }
+};
+
 }  // namespace mlxt

@@ -6,6 +6,7 @@
 
 namespace {
 
+using mlxt::AdamWArgs;
 using mlxt::CrossEntropyArgs;
 using mlxt::DropoutArgs;
 using mlxt::LayerNormArgs;
@@ -317,8 +318,38 @@ void dropout(const DropoutArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+MLXT_INLINE void adamw_lanes(const AdamWArgs& a, vf p, vf g, vf m, vf v, vf* p_out, vf* m_out, vf* v_out) {
+  vf p1 = p * a.decay;
+  vf m1 = a.b1 * m + a.one_minus_b1 * g;
+  vf v1 = a.b2 * v + a.one_minus_b2 * (g * g);
+  vf root;
+  for (long i = 0; i < W; ++i) root[i] = __builtin_sqrtf(v1[i]);  // vectorised (sqrtps), exact
+  *p_out = p1 - (a.c1 * m1) / (root * a.c2 + a.eps);
+  *m_out = m1;
+  *v_out = v1;
+}
+
+void adamw(const AdamWArgs& a, int64_t begin, int64_t end) {
+  int64_t i = begin;
+  vf p, m, v;
+  for (; i + W <= end; i += W) {
+    adamw_lanes(a, loadu(a.p + i), loadu(a.g + i), loadu(a.m + i), loadu(a.v + i), &p, &m, &v);
+    storeu(a.p_out + i, p);
+    storeu(a.m_out + i, m);
+    storeu(a.v_out + i, v);
+  }
+  if (i < end) {
+    long n = end - i;
+    adamw_lanes(a, load_tail(a.p + i, n, 0.0f), load_tail(a.g + i, n, 0.0f), load_tail(a.m + i, n, 0.0f),
+                load_tail(a.v + i, n, 0.0f), &p, &m, &v);
+    store_tail(a.p_out + i, p, n);
+    store_tail(a.m_out + i, m, n);
+    store_tail(a.v_out + i, v, n);
+  }
+}
+
 }  // namespace
 
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
-                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, dropout};
+                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, dropout, adamw};
