@@ -75,6 +75,16 @@ def timed(fn, x, steps):
     return out
 
 
+def compare(name, fns, x, rounds, steps) -> list:
+    """One table row: fns[True] (native) and fns[False] (pure MLX) alternating in rounds, medians."""
+    times = {True: [], False: []}
+    for _ in range(rounds):
+        for native in (True, False):
+            times[native] += timed(fns[native], x, steps)
+    (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
+    return [name, on, off, on_cpu, off_cpu, f"{off / on:.2f}x", f"{off_cpu / on_cpu:.2f}x"]
+
+
 HEADERS = ["operation (forward + backward)", "native ms", "pure MLX ms", "native CPU ms", "pure MLX CPU ms",
            "speed-up", "speed-up (CPU time)"]
 
@@ -90,21 +100,10 @@ def run() -> tuple[list[str], list[list], dict]:
             fns[native] = mx.compile(mx.value_and_grad(loss), inputs=[mx.random.state], outputs=[mx.random.state])
             mx.eval(fns[native](x))  # trace with the switch set, and warm up
         os.environ.pop("MLXT_KERNELS")
-        times = {True: [], False: []}
-        for _ in range(rounds):
-            for native in (True, False):
-                times[native] += timed(fns[native], x, steps)
-        (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
-        rows.append([name, on, off, on_cpu, off_cpu, f"{off / on:.2f}x", f"{off_cpu / on_cpu:.2f}x"])
-    fns = {native: adamw_update(native) for native in (True, False)}
-    times = {True: [], False: []}
-    for _ in range(rounds):
-        for native in (True, False):
-            times[native] += timed(fns[native], None, steps)
-    (on, on_cpu), (off, off_cpu) = (np.median(np.array(times[k]), axis=0) * 1e3 for k in (True, False))
+        rows.append(compare(name, fns, x, rounds, steps))
     count = sum(int(np.prod(s)) for s in ADAMW_SHAPES) / 1e6
-    rows.append([f"AdamW update ({count:.1f}M parameters)", on, off, on_cpu, off_cpu, f"{off / on:.2f}x",
-                 f"{off_cpu / on_cpu:.2f}x"])
+    fns = {native: adamw_update(native) for native in (True, False)}
+    rows.append(compare(f"AdamW update ({count:.1f}M parameters)", fns, None, rounds, steps))
     return HEADERS, rows, {"kernels": kernels.status()}
 
 

@@ -96,7 +96,6 @@ def test_inside_a_compiled_train_step_and_off_the_kernels(monkeypatch):
         loss_and_grad = nn.value_and_grad(model, lambda x, y: mx.mean((model(x) - y) ** 2))
         state = [model.state, opt.state]
 
-        @mx.compile
         def step(x, y):
             loss, grads = loss_and_grad(x, y)
             opt.update(model, grads)

@@ -7,7 +7,8 @@ products (docs/performance.md). These kernels do each such operation, forward an
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
 the vocabulary, dropout (its mask a hash of each element's index and a key from MLX's random
-state), the AdamW update of a parameter and its moments; and, for beam search's host step, the top k of each row of a numpy array.
+state), the AdamW update of a parameter and its moments; and, for beam search's host step, the
+top k of each row of a numpy array.
 Each row is computed by one thread and partial sums across rows are added in a fixed order, so
 results are bitwise the same for any thread count.
 

@@ -27,8 +27,7 @@ class AdamW(optim.AdamW):
         self._hyper = None
 
     def apply_gradients(self, gradients: dict, parameters: dict):
-        self._hyper = None  # this step's scalars, built once for all parameters
-        try:
+        try:  # this step's scalars are built once, by the first parameter, for all of them
             return super().apply_gradients(gradients, parameters)
         finally:
             self._hyper = None
