@@ -133,7 +133,7 @@ def engine_mlxt(work: Path, threads: int, quantize: int):
     from mlxt.decode.translate import translate_ids
     from mlxt.train.rundir import load_run
 
-    model = load_run(work / "mlxt").model
+    model = load_run(work / "mlxt", inference=not quantize).model  # packed linears (quantized: MLX's)
     if quantize:
         nn.quantize(model, group_size=64, bits=quantize)
     mx.eval(model.parameters())

@@ -39,7 +39,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", required=True, help="folder for scores.json, hypotheses.txt, examples.md")
     args = parser.parse_args(argv)
 
-    run = load_run(args.run_dir, args.checkpoint)
+    run = load_run(args.run_dir, args.checkpoint, inference=True)
     pairs = prepare_split(run, args.split).texts[args.split]
     sources, references = [s for s, _ in pairs], [t for _, t in pairs]
     t0 = time.time()

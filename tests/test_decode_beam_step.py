@@ -1,19 +1,26 @@
 """One beam-search step's candidate selection (`_StepScores`) equals the full computation it
 replaces: log-softmax over the whole vocabulary, the rules, every beam's score added, the best
-``2 * beam`` of each sentence -- same candidates, bit-for-bit the same scores."""
+``2 * beam`` of each sentence -- same candidates, bit-for-bit the same scores (with the same
+normaliser: the native `log_norm` kernel's, or numpy's with the kernels off). The kernel's
+normaliser itself is checked against PyTorch's logsumexp."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from mlxt import kernels
 from mlxt.decode.beam import _StepScores
 from mlxt.decode.rules import TokenRules
 
 
 def full_reference(logits, rules, step, limits, run_scores, K2):
-    x = logits - logits.max(axis=-1, keepdims=True)
-    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    native = kernels.log_norm(logits)
+    if native is not None:
+        x = (logits - native[0]) - native[1]
+    else:
+        x = logits - logits.max(axis=-1, keepdims=True)
+        x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
     logprobs = rules.apply_np(x, step, limits)
     B, k = run_scores.shape
     total = (run_scores[:, :, None] + logprobs.reshape(B, k, -1)).reshape(B, -1)
@@ -42,3 +49,15 @@ def test_same_candidates_and_scores_as_a_full_log_softmax(B, k, V, forced_eos, m
         assert np.array_equal(vals, want_vals)  # bit-for-bit, -inf included
         assert np.array_equal(idx[finite], want_idx[finite])  # -inf ties may come in any order
         assert np.array_equal(scores.eos_logprobs(), logprobs[:, eos])
+
+
+@pytest.mark.parametrize("rows,V", [(1, 1), (3, 15), (7, 17), (128, 58101)])
+def test_native_log_norm_matches_torch_logsumexp(rows, V):
+    import torch
+
+    x = (6 * np.random.default_rng(V).normal(size=(rows, V))).astype(np.float32)
+    top, log_norm = kernels.log_norm(x)
+    np.testing.assert_array_equal(top[:, 0], x.max(axis=-1))
+    want = torch.logsumexp(torch.tensor(x, dtype=torch.float64), dim=-1).numpy()
+    np.testing.assert_allclose((top + log_norm)[:, 0], want, rtol=1e-6, atol=1e-5)
+

@@ -34,9 +34,11 @@ outs = [kernels.layer_norm(x, w, b, 1e-5), kernels.softmax(x.reshape(1, 37, 133)
         mx.grad(lambda a: (kernels.gelu(a) * x).sum())(x),
         mx.grad(lambda a: kernels.cross_entropy(a, t, 0.1).sum())(x),
         kernels._lib.dropout(x, mx.array(np.array([1, 2], dtype=np.uint32)), 0.3),
-        *kernels.adamw(x, x * 0.5, x * 0.1, x * x, mx.array([0.99, 0.9, 0.1, 0.98, 0.02, 0.01, 1.3, 1e-8]))]
+        *kernels.adamw(x, x * 0.5, x * 0.1, x * x, mx.array([0.99, 0.9, 0.1, 0.98, 0.02, 0.01, 1.3, 1e-8])),
+        kernels._lib.packed_linear(x, kernels.pack_weight(mx.concatenate([x, x])[:70] * 0.5), b[:70], 70),
+        kernels._lib.packed_linear(mx.concatenate([x] * 5, axis=1), kernels.pack_weight(mx.concatenate([x] * 5, axis=1)), None, 37)]
 mx.eval(outs)
-outs += list(kernels.top_k(np.array(x), 7))
+outs += list(kernels.top_k(np.array(x), 7)) + list(kernels.log_norm(np.array(x)))
 print(kernels.status()["isa"], hashlib.sha256(b"".join(np.array(o).tobytes() for o in outs)).hexdigest())
 """
 

@@ -37,7 +37,7 @@ def run(args) -> int:
 
     if args.output:
         guard.check_output_file(args.output, "--output", runs=(args.run_dir,), what="the report", parents=True)
-    loaded = load_run(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, args.checkpoint, inference=True)
     beam, options = search_options(args, loaded)
     report = evaluate_run(loaded, args.split, beam, args.batch_size, args.limit, **options)
     print(f"{'split':12s} {describe_split(report, chosen=args.split is None)}")

@@ -35,7 +35,7 @@ def run(args) -> int:
     from mlxt.errors import MlxtError
     from mlxt.train.rundir import load_run
 
-    loaded = load_run(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, args.checkpoint, inference=True)
     if loaded.config.kind != "lm":
         raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; generate needs an lm run "
                         "(use `mlxt translate` for seq2seq runs)")

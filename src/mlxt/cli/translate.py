@@ -122,7 +122,7 @@ def run(args) -> int:
 
     if args.max_tokens_per_batch is not None and args.max_tokens_per_batch < 1:
         raise MlxtError(f"--max-tokens-per-batch: expected a positive integer, got {args.max_tokens_per_batch}")
-    loaded = load_run(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, args.checkpoint, inference=True)
     if loaded.config.kind != "seq2seq":
         raise MlxtError(f"{args.run_dir}: holds a {loaded.config.kind} model; translate needs seq2seq "
                         "(use `mlxt generate` for lm runs)")

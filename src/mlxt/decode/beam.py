@@ -90,7 +90,9 @@ def beam_search_nbest(model, src: mx.array, beam_size: int = 5, n_best: int | No
     rules = TokenRules(V, cfg.eos_id, default_banned_ids(cfg) if banned_ids is None else tuple(banned_ids),
                        min_len, forced_eos)
 
-    memory = mx.repeat(model.encode(src, src_mask), k, axis=0)
+    # The first step runs one row per sentence (its k beams all start from the same token) and
+    # the caches then grow to k rows per sentence; the memory is read only at that step.
+    memory = model.encode(src, src_mask)
     mask_rep = mx.repeat(src_mask, k, axis=0)
     cache = make_cache(model, capacity=steps)
     K2 = min(2 * k, k * V)
@@ -107,11 +109,14 @@ def beam_search_nbest(model, src: mx.array, beam_size: int = 5, n_best: int | No
     run_seqs = np.zeros((B, k, steps), dtype=np.int32)
     pool = _Pool(B, k, steps)
     done = np.zeros(B, dtype=bool)
-    tokens = mx.full((B * k, 1), cfg.start_id, dtype=mx.int32)
+    tokens = mx.full((B, 1), cfg.start_id, dtype=mx.int32)
 
     for t in range(1, steps + 1):
-        logits = model.decode(tokens, memory, mask_rep, cache=cache)[:, -1, :].astype(mx.float32)
-        scorer = _StepScores(np.array(logits), rules, t, limits_rep, cfg.eos_id)
+        logits = model.decode(tokens, memory, src_mask if t == 1 else mask_rep, cache=cache)[:, -1, :]
+        # a view of MLX's buffer, not a copy (the rules then write into it: nothing else reads it)
+        host = np.asarray(logits.astype(mx.float32))
+        scorer = _StepScores(np.repeat(host, k, axis=0) if t == 1 and k > 1 else host, rules, t, limits_rep,
+                             cfg.eos_id)
         idx, vals = scorer.best(run_scores, K2)
         parent, token = idx // V, (idx % V).astype(np.int32)
         cand_seqs = np.take_along_axis(run_seqs, parent[:, :, None], axis=1)
@@ -154,9 +159,15 @@ def beam_search_nbest(model, src: mx.array, beam_size: int = 5, n_best: int | No
         if done.all():
             break
         tokens = mx.array(run_seqs[:, :, t - 1].reshape(B * k, 1))
-        flat_parents = mx.array((base + parents).reshape(-1).astype(np.int32))
-        for layer in cache:
-            layer.reorder(flat_parents, static=False)
+        flat_parents = (base + parents).reshape(-1).astype(np.int32)
+        if t == 1:  # from one row per sentence to k: every cache, cross-attention's included
+            index = mx.array(flat_parents // k)
+            for layer in cache:
+                layer.reorder(index, static=True)
+        else:
+            index = mx.array(flat_parents)
+            for layer in cache:
+                layer.reorder(index, static=False)
     return pool.hypotheses(n_best, cfg.eos_id)
 
 
@@ -166,19 +177,25 @@ class _StepScores:
 
     Adding a beam's score shifts all of its row by one constant, so a sentence's best ``K2``
     extensions are among the best ``K2`` tokens of each of its beams: the rows are cut to those
-    first (one partition of the raw logits), and only they are normalised and compared. The
-    values are computed with the same float32 operations, in the same order, as a full
-    log-softmax (``(x - max) - log(sum(exp(x - max)))``), so they are bit-for-bit the same.
+    first (one partition of the raw logits), and only they are normalised and compared. Each
+    row's max and ``log(sum(exp(x - max)))`` come from one native pass (`mlxt.kernels.log_norm`,
+    numpy's when the kernels are off); the candidates are then normalised with the same float32
+    operations as a full log-softmax with that normaliser (``(x - max) - log_norm``), so they are
+    bit-for-bit what it gives.
     This halves the host's share of a beam step at a 58k vocabulary (see docs/performance.md).
     """
 
     def __init__(self, logits: np.ndarray, rules: TokenRules, step: int, limits: np.ndarray, eos_id: int):
         self.logits, self.eos_id = logits, eos_id
-        self.top = logits.max(axis=-1, keepdims=True)
-        work = np.subtract(logits, self.top)
-        np.exp(work, out=work)
-        self.log_norm = np.log(work.sum(axis=-1, keepdims=True))
-        del work
+        native = kernels.log_norm(logits)  # one vectorised, multi-threaded pass per row
+        if native is not None:
+            self.top, self.log_norm = native
+        else:
+            self.top = logits.max(axis=-1, keepdims=True)
+            work = np.subtract(logits, self.top)
+            np.exp(work, out=work)
+            self.log_norm = np.log(work.sum(axis=-1, keepdims=True))
+            del work
         # The rules on the raw logits: -inf stays -inf after normalising; forced rows are set below.
         self.forced = (limits == step) if rules.forced_eos else None
         rules.apply_np(logits, step, limits)

@@ -11,12 +11,18 @@ values. mlxt uses two kinds, one per attention in a decoder layer:
   source sentence on the first step and reused on every later one.
 
 Both can be reordered along the batch axis (`reorder`), which beam search uses to follow the
-surviving hypotheses.
+surviving hypotheses. With mlxt's native kernels a `KVCache` is not copied for that: it keeps
+``rows``, a small ``(B, size)`` table naming the batch row that holds each position of a row's
+history, reorders the table, and the decoding attention kernel (`mlxt.kernels.cached_attention`)
+reads keys and values through it. `update_and_fetch` still returns plain ``(B, H, L, D)`` keys
+and values (gathered through the table when there is one) for every other reader.
 """
 
 from __future__ import annotations
 
 import mlx.core as mx
+
+from mlxt import kernels
 
 
 class KVCache:
@@ -28,6 +34,7 @@ class KVCache:
         self.values = None
         self.offset = 0
         self.capacity = capacity
+        self.rows = None  # (B, size) int32 after an indirect reorder: the row holding each position
 
     def _grow(self, keys: mx.array, values: mx.array, needed: int) -> None:
         B, H, _, Dk = keys.shape
@@ -43,9 +50,11 @@ class KVCache:
         else:
             self.keys = mx.concatenate([self.keys, new_k], axis=2)
             self.values = mx.concatenate([self.values, new_v], axis=2)
+            if self.rows is not None:
+                self.rows = mx.concatenate([self.rows, mx.zeros((B, size - old), mx.int32)], axis=1)
 
-    def update_and_fetch(self, keys: mx.array, values: mx.array):
-        """Append ``(B, H, L, D)`` keys/values; return all stored ``(B, H, offset+L, D)``."""
+    def write(self, keys: mx.array, values: mx.array) -> None:
+        """Append ``(B, H, L, D)`` keys/values (stored in place; each row's own)."""
         prev = self.offset
         length = keys.shape[2]
         if self.keys is None or prev + length > self.keys.shape[2]:
@@ -53,13 +62,50 @@ class KVCache:
         self.offset += length
         self.keys[..., prev : self.offset, :] = keys
         self.values[..., prev : self.offset, :] = values
-        return self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+        if self.rows is not None:
+            B = keys.shape[0]
+            self.rows[:, prev : self.offset] = mx.broadcast_to(mx.arange(B, dtype=mx.int32)[:, None], (B, length))
+
+    def fetch(self):
+        """All stored keys and values, ``(B, H, offset, D)`` each, in each row's order."""
+        keys, values = self.keys[..., : self.offset, :], self.values[..., : self.offset, :]
+        if self.rows is None:
+            return keys, values
+        B, H, T, _ = keys.shape
+        where = (self.rows[:, None, : self.offset], mx.arange(H)[None, :, None], mx.arange(T)[None, None, :])
+        return keys[where], values[where]
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array):
+        """Append ``(B, H, L, D)`` keys/values; return all stored ``(B, H, offset+L, D)``."""
+        self.write(keys, values)
+        return self.fetch()
 
     def reorder(self, index: mx.array) -> None:
-        """Keep batch rows ``index`` (beam search: the parents of the surviving beams)."""
-        if self.keys is not None:
-            self.keys = self.keys[index]
-            self.values = self.values[index]
+        """Keep batch rows ``index`` (beam search: the parents of the surviving beams).
+
+        With the native kernels and the batch size unchanged, only the row table is reordered;
+        otherwise the keys and values themselves are gathered."""
+        if self.keys is None:
+            return
+        B, size = self.keys.shape[0], self.keys.shape[2]
+        if index.shape[0] == B and kernels.use_native():
+            if self.rows is None:
+                self.rows = mx.broadcast_to(mx.arange(B, dtype=mx.int32)[:, None], (B, size))
+            self.rows = self.rows[index]
+            return
+        if self.rows is not None:  # materialise the history first
+            offset = self.offset
+            keys, values = self.fetch()
+            self.keys = mx.concatenate([keys, self.keys[..., offset:, :]], axis=2)
+            self.values = mx.concatenate([values, self.values[..., offset:, :]], axis=2)
+            self.rows = None
+        self.keys = self.keys[index]
+        self.values = self.values[index]
+
+    @property
+    def length(self) -> int:
+        """Positions stored."""
+        return self.offset
 
     @property
     def state(self):
@@ -70,15 +116,26 @@ class StaticKVCache:
     """Cross-attention keys/values: set on the first call, then read-only."""
 
     is_static = True
+    rows = None  # reordered by gathering (its rows are the same sentence's: rarely reordered)
 
     def __init__(self):
         self.keys = None
         self.values = None
         self.offset = 0
 
-    def update_and_fetch(self, keys: mx.array, values: mx.array):
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def write(self, keys: mx.array, values: mx.array) -> None:
         self.keys, self.values = keys, values
-        return keys, values
+
+    def fetch(self):
+        return self.keys, self.values
+
+    def update_and_fetch(self, keys: mx.array, values: mx.array):
+        self.write(keys, values)
+        return self.fetch()
 
     def reorder(self, index: mx.array) -> None:
         if self.keys is not None:

@@ -7,8 +7,10 @@ products (docs/performance.md). These kernels do each such operation, forward an
 one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
 or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
 the vocabulary, dropout (its mask a hash of each element's index and a key from MLX's random
-state), the AdamW update of a parameter and its moments; and, for beam search's host step, the
-top k of each row of a numpy array.
+state), the AdamW update of a parameter and its moments; for decoding, the linear layers'
+matrix product against a weight packed once into panels (`pack_weight`, `packed_linear`: see
+`mlxt.model.packed`) and one query's attention over a key/value cache (`cached_attention`); and, for beam search's host step, the top k and the log-softmax
+normaliser of each row of a numpy array.
 Each row is computed by one thread and partial sums across rows are added in a fixed order, so
 results are bitwise the same for any thread count.
 
@@ -28,7 +30,9 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k")
+KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k",
+           "log_norm", "packed_linear", "cached_attention")
+PANEL = 64  # output columns per panel of a packed weight (kernels.h, kPanel)
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
 
 
@@ -202,8 +206,55 @@ def top_k(x, k: int):
     return _lib.top_k(np.ascontiguousarray(x), int(k))
 
 
+def log_norm(x):
+    """``(top, log_norm)``, ``(rows, 1)`` each, of a float32 numpy array ``(rows, len)``: each
+    row's max and ``log(sum(exp(x - max)))``, so ``log_softmax(x) = (x - top) - log_norm``; or
+    None when the native kernels are off (the caller then uses numpy). Host arrays, like
+    `top_k`: beam search's host step."""
+    import numpy as np
+
+    if _disabled() or _load() is None or x.dtype != np.float32 or x.ndim != 2 or x.shape[1] < 1:
+        return None
+    return _lib.log_norm(np.ascontiguousarray(x))
+
+
 def cross_entropy(logits, targets, smoothing: float):
     """Per-position label-smoothed cross-entropy of float32 ``logits (..., V)``, native only
     (see `mlxt.train.losses`, which checks `use_native()`)."""
     return _lib.cross_entropy(logits, targets, float(smoothing))
+
+
+def packs_weights() -> bool:
+    """Whether `mlxt.model.pack_for_inference` packs: the native kernels are on and vectorised
+    (the portable build of the product is slower than MLX's BLAS matmul)."""
+    return use_native() and _lib.isa() != "generic"
+
+
+def cached_attention(q, keys, values, length: int, rows, mask, scale: float):
+    """Decoding's attention: float32 ``q (B, H, 1, D)`` over the first ``length`` positions of
+    the caches ``keys``, ``values`` ``(Bk, H, cap, D)``; ``rows`` (int32 ``(B, >= length)`` or
+    None) names the batch row holding each position of row b's history; ``mask`` (bool
+    ``(B, length)``, True = keep, or None). Returns ``(B, H, 1, D)``. Native only (callers check
+    `use_native()`); no gradient."""
+    return _lib.cached_attention(q, keys, values, int(length), rows, mask, float(scale))
+
+
+def pack_weight(w):
+    """A weight ``w (n, k)`` in the layout of `packed_linear`: ``(ceil(n / 64), k, 64)`` with
+    ``packed[p, kk, j] = w[64 p + j, kk]`` and zeros past ``n``. Native only (`packs_weights`)."""
+    return _lib.pack_weight(w)
+
+
+def packed_linear(x, packed, bias, n: int):
+    """``x (..., k) @ w.T + bias -> (..., n)`` for ``packed = pack_weight(w)``; ``bias`` ``(n,)``
+    or None. Native when the kernels are on; otherwise (another device, ``MLXT_KERNELS=0`` after
+    packing) the same product with MLX's ops. No gradient: the packed layers are for inference."""
+    import mlx.core as mx
+
+    if _native_f32(x, packed) and (bias is None or bias.dtype == mx.float32):
+        return _lib.packed_linear(x, packed, bias, int(n))
+    panels, k, width = packed.shape
+    out = (x.reshape(-1, k) @ packed.transpose(1, 0, 2).reshape(k, panels * width))[:, :n]
+    out = out.reshape(*x.shape[:-1], n)
+    return out if bias is None else out + bias
 

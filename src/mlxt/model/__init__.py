@@ -6,6 +6,7 @@ from mlxt.model.feedforward import FeedForward
 from mlxt.model.layers import DecoderLayer, EncoderLayer
 from mlxt.model.lm import TransformerLM
 from mlxt.model.masks import causal_mask, key_mask, padding_mask
+from mlxt.model.packed import PackedEmbedding, PackedLinear, pack_for_inference
 from mlxt.model.positional import LearnedPositions, SinusoidalPositions, positional_encoding, sinusoidal_table
 from mlxt.model.regression import RegressionTransformer
 from mlxt.model.transformer import Decoder, Encoder, TokenEmbedding, Transformer
@@ -23,4 +24,5 @@ __all__ = [
     "EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer", "TransformerLM",
     "RegressionTransformer", "TokenEmbedding", "positional_encoding", "sinusoidal_table",
     "SinusoidalPositions", "LearnedPositions", "causal_mask", "key_mask", "padding_mask",
+    "pack_for_inference", "PackedLinear", "PackedEmbedding",
 ]

@@ -9,6 +9,9 @@ A cache object (see `mlxt.decode.cache`) may be passed for incremental decoding:
 - a `KVCache` appends this step's keys/values and returns all of them so far;
 - a `StaticKVCache` (cross-attention) keeps the projected encoder keys/values after the first
   call, so they are computed once per source sentence.
+With a cache, one query per row (a decoding step) and the native kernels, the attention is one
+kernel over the cache as it is stored (`mlxt.kernels.cached_attention`): no copy of the cache,
+and beam search's reordering followed through the cache's row table.
 """
 
 from __future__ import annotations
@@ -59,6 +62,20 @@ def scaled_dot_product_attention(q, k, v, scale: float, mask=None) -> mx.array:
     return weights @ v
 
 
+def single_query_mask(mask, B: int, length: int):
+    """``mask`` as the ``(B, length)`` keep-mask `kernels.cached_attention` takes (None: keep
+    all), or False when it has no such form (per-head or per-query masks, additive masks)."""
+    if mask is None or isinstance(mask, str):  # "causal": one last query sees every key
+        return None
+    if mask.dtype != mx.bool_ or mask.shape[-1] != length:
+        return False
+    if mask.ndim == 4 and mask.shape[1] == 1 and mask.shape[2] == 1:
+        mask = mask[:, 0, 0, :]
+    elif not (mask.ndim == 2 and mask.shape[0] == 1):
+        return False
+    return mx.broadcast_to(mask, (B, length)) if mask.shape[0] in (1, B) else False
+
+
 class MultiHeadAttention(nn.Module):
     """``softmax(Q K^T / sqrt(d_head)) V`` over ``num_heads`` heads, then an output projection.
 
@@ -85,19 +102,29 @@ class MultiHeadAttention(nn.Module):
     def __call__(self, queries, keys, values, mask=None, cache=None) -> mx.array:
         B, L, D = queries.shape
         q = self._split(self.query_proj(queries))
-        if cache is not None and getattr(cache, "is_static", False) and cache.keys is not None:
-            k, v = cache.keys, cache.values  # cross-attention: encoder keys already projected
-        else:
+        if cache is None or not (getattr(cache, "is_static", False) and cache.keys is not None):
             k = self._split(self.key_proj(keys))
             v = self._split(self.value_proj(values))
             if self.rope is not None:
                 offset = cache.offset if cache is not None else 0
                 q = self.rope(q, offset=offset)
                 k = self.rope(k, offset=offset)
-            if cache is not None:
-                k, v = cache.update_and_fetch(k, v)
-        out = scaled_dot_product_attention(q, k, v, self.scale, mask)
-        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(B, L, D))
+            if cache is None:
+                return self._merge(scaled_dot_product_attention(q, k, v, self.scale, mask))
+            cache.write(k, v)
+        # else cross-attention: the encoder's keys and values are already projected
+        if L == 1 and kernels.use_native() and q.dtype == mx.float32:
+            keep = single_query_mask(mask, B, cache.length)
+            if keep is not False:
+                return self._merge(kernels.cached_attention(q, cache.keys, cache.values, cache.length, cache.rows,
+                                                            keep, self.scale))
+        k, v = cache.fetch()
+        return self._merge(scaled_dot_product_attention(q, k, v, self.scale, mask))
+
+    def _merge(self, out: mx.array) -> mx.array:
+        """``(B, heads, L, d_head)`` -> the output projection of ``(B, L, d_model)``."""
+        B, _, L, _ = out.shape
+        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 
 class SelfAttention(MultiHeadAttention):

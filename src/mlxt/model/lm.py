@@ -15,7 +15,7 @@ from mlxt.model.config import ModelConfig
 from mlxt.model.dropout import Dropout
 from mlxt.model.layers import EncoderLayer, LayerNorm
 from mlxt.model.positional import build_positions
-from mlxt.model.transformer import TokenEmbedding, self_attention_mask
+from mlxt.model.transformer import TokenEmbedding, output_logits, self_attention_mask
 
 
 class TransformerLM(nn.Module):
@@ -50,7 +50,4 @@ class TransformerLM(nn.Module):
             x = layer(x, attn_mask, cache[i].self_attn if cache is not None else None)
         if self.norm is not None:
             x = self.norm(x)
-        out = self.embed.as_linear(x) if self.config.tie_output else self.out_proj(x)
-        if self.config.logits_bias:
-            out = out + self.final_logits_bias
-        return out
+        return output_logits(self, self.embed, x)

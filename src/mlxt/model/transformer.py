@@ -67,8 +67,22 @@ class TokenEmbedding(nn.Module):
     def __call__(self, tokens: mx.array) -> mx.array:
         return self.embedding(tokens) * self.scale
 
-    def as_linear(self, x: mx.array) -> mx.array:
-        return self.embedding.as_linear(x)
+    def as_linear(self, x: mx.array, bias: mx.array | None = None) -> mx.array:
+        """The tied output projection ``x @ table.T (+ bias)`` (unscaled)."""
+        if type(self.embedding) is nn.Embedding:
+            out = self.embedding.as_linear(x)
+            return out if bias is None else out + bias
+        return self.embedding.as_linear(x, bias)  # a `PackedEmbedding` adds the bias in its product
+
+
+def output_logits(model, embedding: TokenEmbedding, x: mx.array) -> mx.array:
+    """The vocabulary logits of ``model`` (a `Transformer` or `TransformerLM`): the tied
+    ``embedding`` or ``model.out_proj``, plus ``model.final_logits_bias`` when configured."""
+    bias = model.final_logits_bias if model.config.logits_bias else None
+    if model.config.tie_output:
+        return embedding.as_linear(x, bias)
+    out = model.out_proj(x)
+    return out if bias is None else out + bias
 
 
 def self_attention_mask(length: int, cache=None, keep: mx.array | None = None):
@@ -148,10 +162,7 @@ class Transformer(nn.Module):
         return self.logits(x)
 
     def logits(self, x: mx.array) -> mx.array:
-        out = self.target_embedding.as_linear(x) if self.config.tie_output else self.out_proj(x)
-        if self.config.logits_bias:
-            out = out + self.final_logits_bias
-        return out
+        return output_logits(self, self.target_embedding, x)
 
     def __call__(self, src: mx.array, tgt: mx.array, src_mask=None, tgt_mask=None) -> mx.array:
         src_mask = self.source_mask(src) if src_mask is None else src_mask

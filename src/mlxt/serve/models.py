@@ -88,7 +88,7 @@ def load_served(spec: str, checkpoint: str = "best") -> ServedModel:
     import mlx.core as mx
 
     path, pair = split_spec(spec)
-    loaded = load_run(path, checkpoint)
+    loaded = load_run(path, checkpoint, inference=True)
     mx.eval(loaded.model.parameters())  # nothing lazy left for the model thread to evaluate
     kind = loaded.config.kind
     name = Path(path).resolve().name

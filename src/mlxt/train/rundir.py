@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxt.errors import MlxtError
-from mlxt.model import ModelConfig, build_model
+from mlxt.model import ModelConfig, build_model, pack_for_inference
 from mlxt.train import checkpoint as ckpt
 from mlxt.train.tomlio import read_toml, write_toml
 
@@ -129,8 +129,11 @@ def resolve_checkpoint(run_dir: Path, checkpoint: str | int | None = "best") -> 
     return path
 
 
-def load_run(run_dir: str | Path, checkpoint: str | int | None = "best") -> LoadedRun:
-    """Build the model of a run directory from a checkpoint, check it and load its weights."""
+def load_run(run_dir: str | Path, checkpoint: str | int | None = "best", inference: bool = False) -> LoadedRun:
+    """Build the model of a run directory from a checkpoint, check it and load its weights.
+
+    ``inference=True`` (translate, generate, evaluate, serve) also packs the linear layers for
+    the CPU kernels (`mlxt.model.pack_for_inference`); such a model cannot be trained."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MlxtError(f"{run_dir}: run directory not found")
@@ -143,6 +146,8 @@ def load_run(run_dir: str | Path, checkpoint: str | int | None = "best") -> Load
     model = build_model(config)
     ckpt.load_weights_checked(model, path / ckpt.MODEL_FILE)
     model.eval()
+    if inference:
+        pack_for_inference(model)
     return LoadedRun(model, config, tokenizers, run_config, run_dir, path, state)
 
 

@@ -45,6 +45,21 @@ std::pair<RowsOut<float>, RowsOut<int32_t>> top_k(RowsIn x, int64_t k) {
   return {v, i};
 }
 
+std::pair<RowsOut<float>, RowsOut<float>> log_norm(RowsIn x) {
+  const size_t rows = x.shape(0), len = x.shape(1);
+  if (len < 1) throw nb::value_error("log_norm: rows must not be empty");
+  float *top, *lse;
+  auto t = new_rows<float>(rows, 1, &top);
+  auto l = new_rows<float>(rows, 1, &lse);
+  mlxt::LogNormArgs a{x.data(), top, lse, int64_t(len)};
+  {
+    nb::gil_scoped_release release;
+    const auto& table = mlxt::kernels();
+    mlxt::over_rows(int64_t(rows), int64_t(len), [&](int64_t begin, int64_t end) { table.log_norm(a, begin, end); });
+  }
+  return {t, l};
+}
+
 }  // namespace
 
 NB_MODULE(_ext, m) {
@@ -58,9 +73,20 @@ NB_MODULE(_ext, m) {
   m.def("adamw", &mlxt::adamw, "p"_a, "g"_a, "m"_a, "v"_a, "hyper"_a,
         "One AdamW step: (p', m', v') from float32 p, g, m, v and hyper = [1 - lr wd, b1, 1 - b1, b2, "
         "1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps].");
+  m.def("packed_linear", &mlxt::packed_linear, "x"_a, "packed"_a, "bias"_a = nb::none(), "n"_a,
+        "x (..., k) @ w^T + bias for a weight w (n, k) packed as (ceil(n / 64), k, 64); inference only.");
+  m.def("cached_attention", &mlxt::cached_attention, "q"_a, "keys"_a, "values"_a, "len"_a, "rows"_a = nb::none(),
+        "mask"_a = nb::none(), "scale"_a,
+        "One query per row over the first len positions of a (Bk, H, cap, D) key/value cache; rows (B, >= len) "
+        "int32 names the batch row holding each position; mask (B, len) bool, true = keep. Inference only.");
+  m.def("pack_weight", &mlxt::pack_weight, "w"_a, "w (n, k) float32 -> the (ceil(n / 64), k, 64) layout of packed_linear.");
+  m.def("panel", [] { return mlxt::kPanel; });
   m.def("top_k", &top_k, "x"_a, "k"_a,
         "The k largest of each row of a C-contiguous float32 (rows, len) numpy array, best first "
         "(ties: lower index first; NaN ranks lowest): (values (rows, k) float32, indices (rows, k) int32).");
+  m.def("log_norm", &log_norm, "x"_a,
+        "Each row's max and log(sum(exp(x - max))) of a C-contiguous float32 (rows, len) numpy array: "
+        "(top (rows, 1), log_norm (rows, 1)).");
   m.def("num_threads", &mlxt::num_threads);
   m.def("set_num_threads", &mlxt::set_num_threads, "n"_a);
   m.def("isa", [] { return std::string(mlxt::kernels().isa); });

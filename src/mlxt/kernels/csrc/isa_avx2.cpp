@@ -3,6 +3,9 @@
 #include <cstdint>
 #pragma GCC target("avx2,fma")
 #include "rows.h"
+#include "attention.h"
+#define MLXT_GEMM_AVX2 1
+#include "gemm.h"
 
 namespace mlxt {
 MLXT_DEFINE_TABLE(kAvx2Table, "avx2")

@@ -3,6 +3,9 @@
 #include <cstdint>
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
 #include "rows.h"
+#include "attention.h"
+#define MLXT_GEMM_AVX512 1
+#include "gemm.h"
 
 namespace mlxt {
 MLXT_DEFINE_TABLE(kAvx512Table, "avx512")

@@ -67,6 +67,15 @@ struct TopKArgs {
   int64_t k;           // 1 <= k <= len
 };
 
+// Each row's max and log(sum(exp(x - max))), so log_softmax(x) = (x - top) - log_norm: beam
+// search's host step normalises only its candidates with them.
+struct LogNormArgs {
+  const float* x;  // (rows, len)
+  float* top;      // (rows)
+  float* log_norm; // (rows)
+  int64_t len;
+};
+
 // Inverted dropout over `count` elements: out[i] = x[i] * scale where the element is kept, 0
 // where it is dropped. Whether element i is dropped depends only on (i, key): the 32-bit hash
 // h = fmix32(fmix32(lo(i) * 0x9E3779B1 + key0) ^ key1 ^ hi(i) * 0x85EBCA77) (fmix32: MurmurHash3's
@@ -96,6 +105,32 @@ struct AdamWArgs {
   float decay, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps;
 };
 
+// c (m, n) = a (m, k) @ w^T + bias for a weight w (n, k) prepacked into ceil(n / kPanel) panels
+// of kPanel output columns: packed[p][kk][j] = w[p * kPanel + j][kk], zero past n (gemm.h).
+constexpr int64_t kPanel = 64;
+struct PackedGemmArgs {
+  const float* a;       // (m, k) row-major
+  const float* packed;  // (ceil(n / kPanel), k, kPanel)
+  const float* bias;    // (n) or null
+  float* c;             // (m, n) row-major
+  int64_t m, n, k;      // k >= 1
+};
+
+// Attention of one query per (row b, head h) over `len` cached positions: out = softmax(scale
+// q.k_t) v_t over the kept t, where k_t, v_t of row b sit in batch row rows[b][t] (b when rows
+// is null) of the (Bk, heads, cap, dim) caches. A row with nothing kept attends uniformly to all
+// positions (as the masked softmax does). (attention.h)
+struct CachedAttentionArgs {
+  const float* q;              // (B, heads, dim)
+  const float* keys;           // (Bk, heads, cap, dim)
+  const float* values;         // (Bk, heads, cap, dim)
+  const int32_t* rows;         // (B, rows_stride) or null
+  const unsigned char* mask;   // (B, mask_stride) true = keep, or null
+  float* out;                  // (B, heads, dim)
+  int64_t heads, cap, dim, len, rows_stride, mask_stride;
+  float scale;
+};
+
 enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
 
 struct KernelTable {
@@ -109,8 +144,13 @@ struct KernelTable {
   void (*cross_entropy)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*cross_entropy_vjp)(const CrossEntropyArgs&, int64_t begin, int64_t end);
   void (*top_k)(const TopKArgs&, int64_t begin, int64_t end);
+  void (*log_norm)(const LogNormArgs&, int64_t begin, int64_t end);
   void (*dropout)(const DropoutArgs&, int64_t begin, int64_t end);  // begin: a multiple of 16
   void (*adamw)(const AdamWArgs&, int64_t begin, int64_t end);
+  void (*cached_attention)(const CachedAttentionArgs&, int64_t begin, int64_t end);  // (b, h) pairs
+  // rows [row_begin, row_end) x panels [panel_begin, panel_end) of c
+  void (*packed_gemm)(const PackedGemmArgs&, int64_t row_begin, int64_t row_end, int64_t panel_begin,
+                      int64_t panel_end);
 };
 
 // The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic

@@ -4,6 +4,7 @@
 
 #include "mlx/ops.h"
 #include "mlx/utils.h"
+#include "kernels.h"
 #include "primitives.h"
 
 namespace mlxt {
@@ -95,6 +96,74 @@ std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::a
                                mx::contiguous(v, false, s), mx::contiguous(mx::astype(hyper, mx::float32, s), false, s)};
   return mx::array::make_arrays({p.shape(), p.shape(), p.shape()}, {mx::float32, mx::float32, mx::float32},
                                 std::make_shared<AdamW>(s), std::move(in));
+}
+
+mx::array packed_linear(const mx::array& x, const mx::array& packed, const std::optional<mx::array>& bias,
+                        int64_t n) {
+  require_f32(x, "packed_linear x");
+  require_f32(packed, "packed_linear packed");
+  if (x.ndim() < 1) throw std::invalid_argument("packed_linear: x needs a feature axis");
+  if (packed.ndim() != 3 || packed.shape(2) != kPanel || packed.shape(1) < 1)
+    throw std::invalid_argument("packed_linear: packed must have shape (panels, k >= 1, 64)");
+  const int k = packed.shape(1);
+  if (x.shape(-1) != k)
+    throw std::invalid_argument("packed_linear: x has " + std::to_string(x.shape(-1)) + " features, the weight " +
+                                std::to_string(k));
+  if (n < 1 || packed.shape(0) != (n + kPanel - 1) / kPanel)
+    throw std::invalid_argument("packed_linear: n does not match the packed weight's panels");
+  auto lead = x.shape();
+  lead.pop_back();
+  int rows = 1;
+  for (int d : lead) rows *= d;
+  auto s = cpu_stream();
+  std::vector<mx::array> in = {mx::contiguous(mx::reshape(x, {rows, k}, s), false, s), mx::contiguous(packed, false, s)};
+  if (bias) {
+    require_f32(*bias, "packed_linear bias");
+    if (bias->ndim() != 1 || bias->shape(0) != n)
+      throw std::invalid_argument("packed_linear: bias must have shape (" + std::to_string(n) + ",)");
+    in.push_back(mx::contiguous(*bias, false, s));
+  }
+  auto out = mx::array({rows, int(n)}, mx::float32, std::make_shared<PackedLinear>(s, n), std::move(in));
+  lead.push_back(int(n));
+  return mx::reshape(out, lead, s);
+}
+
+mx::array pack_weight(const mx::array& w) {
+  require_f32(w, "pack_weight w");
+  if (w.ndim() != 2 || w.shape(0) < 1 || w.shape(1) < 1)
+    throw std::invalid_argument("pack_weight: w must have shape (n >= 1, k >= 1)");
+  auto s = cpu_stream();
+  const int panels = int((w.shape(0) + kPanel - 1) / kPanel);
+  return mx::array({panels, w.shape(1), int(kPanel)}, mx::float32, std::make_shared<PackWeight>(s),
+                   {mx::contiguous(w, false, s)});
+}
+
+mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::array& values, int64_t len,
+                           const std::optional<mx::array>& rows, const std::optional<mx::array>& mask, float scale) {
+  require_f32(q, "cached_attention q");
+  require_f32(keys, "cached_attention keys");
+  require_f32(values, "cached_attention values");
+  if (q.ndim() != 4 || q.shape(2) != 1) throw std::invalid_argument("cached_attention: q must have shape (B, H, 1, D)");
+  if (keys.ndim() != 4 || keys.shape() != values.shape() || keys.shape(1) != q.shape(1) || keys.shape(3) != q.shape(3))
+    throw std::invalid_argument("cached_attention: keys and values must have shape (Bk, H, cap, D) like q's H and D");
+  if (len < 1 || len > keys.shape(2)) throw std::invalid_argument("cached_attention: len must be in [1, cap]");
+  const int B = q.shape(0);
+  auto s = cpu_stream();
+  std::vector<mx::array> in = {mx::contiguous(q, false, s), mx::contiguous(keys, false, s), mx::contiguous(values, false, s)};
+  if (rows) {
+    if (rows->dtype() != mx::int32 || rows->ndim() != 2 || rows->shape(0) != B || rows->shape(1) < len)
+      throw std::invalid_argument("cached_attention: rows must be int32 of shape (B, >= len)");
+    in.push_back(mx::contiguous(*rows, false, s));
+  } else if (keys.shape(0) != B) {
+    throw std::invalid_argument("cached_attention: without rows, keys must have q's batch size");
+  }
+  if (mask) {
+    if (mask->dtype() != mx::bool_ || mask->ndim() != 2 || mask->shape(0) != B || mask->shape(1) != len)
+      throw std::invalid_argument("cached_attention: mask must be bool of shape (B, len)");
+    in.push_back(mx::contiguous(*mask, false, s));
+  }
+  return mx::array(q.shape(), mx::float32, std::make_shared<CachedAttention>(s, len, scale, bool(rows), bool(mask)),
+                   std::move(in));
 }
 
 }  // namespace mlxt

@@ -324,4 +324,74 @@ void AdamW::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& o
   });
 }
 
+// ---- linear layer with a prepacked weight ----
+
+void PackedLinear::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  PackedGemmArgs a{in[0].data<float>(), in[1].data<float>(), in.size() > 2 ? in[2].data<float>() : nullptr,
+                   out[0].data<float>(), int64_t(in[0].shape(0)), n_, int64_t(in[0].shape(1))};
+  enqueue(stream(), in, out, [a]() {
+    const auto& k = kernels();
+    const int64_t panels = (a.n + kPanel - 1) / kPanel;
+    if (a.m == 0 || panels == 0) return;
+    // Small products run on the calling thread; larger ones split into blocks of rows (whose
+    // part of `a` stays in cache) times ranges of panels, about four tasks per thread.
+    constexpr int64_t kRowBlock = 240;  // a multiple of the tile's 6 rows
+    const int64_t threads = num_threads();
+    if (threads == 1 || a.m * a.n * a.k < (int64_t(1) << 20)) {
+      k.packed_gemm(a, 0, a.m, 0, panels);
+      return;
+    }
+    const int64_t row_blocks = (a.m + kRowBlock - 1) / kRowBlock;
+    const int64_t chunks = std::clamp<int64_t>((4 * threads + row_blocks - 1) / row_blocks, 1, panels);
+    parallel_for(row_blocks * chunks, [&](int64_t t) {
+      int64_t rb = t / chunks, ch = t % chunks;
+      k.packed_gemm(a, rb * kRowBlock, std::min(a.m, (rb + 1) * kRowBlock), ch * panels / chunks,
+                    (ch + 1) * panels / chunks);
+    });
+  });
+}
+
+void PackWeight::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  const float* w = in[0].data<float>();
+  float* packed = out[0].data<float>();
+  const int64_t n = in[0].shape(0), k = in[0].shape(1), panels = out[0].shape(0);
+  enqueue(stream(), in, out, [w, packed, n, k, panels]() {
+    parallel_for(panels, [&](int64_t p) {
+      float* dst = packed + p * k * kPanel;
+      for (int64_t j = 0; j < kPanel; ++j) {
+        const int64_t row = p * kPanel + j;
+        if (row < n)
+          for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanel + j] = w[row * k + kk];
+        else
+          for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanel + j] = 0.0f;
+      }
+    });
+  });
+}
+
+// ---- attention of one query over a cache ----
+
+void CachedAttention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  allocate(out[0]);
+  const auto& q = in[0];
+  const auto& keys = in[1];
+  size_t next = 3;
+  const mx::array* rows = has_rows_ ? &in[next++] : nullptr;
+  const mx::array* mask = has_mask_ ? &in[next++] : nullptr;
+  CachedAttentionArgs a{q.data<float>(), keys.data<float>(), in[2].data<float>(),
+                        rows ? rows->data<int32_t>() : nullptr, mask ? mask->data<unsigned char>() : nullptr,
+                        out[0].data<float>(), keys.shape(1), keys.shape(2), keys.shape(3), len_,
+                        rows ? rows->shape(1) : 0, mask ? mask->shape(1) : 0, scale_};
+  const int64_t pairs = int64_t(q.shape(0)) * q.shape(1);
+  enqueue(stream(), in, out, [a, pairs]() {
+    const auto& k = kernels();
+    over_rows(pairs, std::max<int64_t>(1, 2 * a.len * a.dim), [&](int64_t b, int64_t e) { k.cached_attention(a, b, e); });
+  });
+}
+
 }  // namespace mlxt

@@ -7,6 +7,8 @@
 #include "mlx/array.h"
 #include "mlx/primitives.h"
 
+#include "kernels.h"
+
 namespace mlxt {
 
 namespace mx = mlx::core;
@@ -155,6 +157,64 @@ class AdamW : public mx::Primitive {
   bool is_equivalent(const mx::Primitive&) const override { return true; }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
     return {in[0].shape(), in[0].shape(), in[0].shape()};
+  }
+};
+
+// inputs x (rows, k), packed weight (panels, k, kPanel) [, bias (n)] -> x @ w^T + bias (rows, n).
+// Inference only: it has no gradient (training uses nn.Linear).
+class PackedLinear : public mx::Primitive {
+ public:
+  PackedLinear(mx::Stream s, int64_t n) : mx::Primitive(s), n_(n) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&, const std::vector<int>&,
+                             const std::vector<mx::array>&) override {
+    throw std::invalid_argument("packed_linear is for inference and has no gradient (train with nn.Linear)");
+  }
+  const char* name() const override { return "MlxtPackedLinear"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return n_ == static_cast<const PackedLinear&>(other).n_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {{in[0].shape(0), int(n_)}};
+  }
+  int64_t n_;
+};
+
+// inputs q (B, H, 1, D), keys, values (Bk, H, cap, D) [, rows (B, >= len) int32] [, mask (B, len)
+// bool] -> (B, H, 1, D): one query per row over the first `len` cached positions (kernels.h).
+// Inference only: no gradient.
+class CachedAttention : public mx::Primitive {
+ public:
+  CachedAttention(mx::Stream s, int64_t len, float scale, bool has_rows, bool has_mask)
+      : mx::Primitive(s), len_(len), scale_(scale), has_rows_(has_rows), has_mask_(has_mask) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&, const std::vector<int>&,
+                             const std::vector<mx::array>&) override {
+    throw std::invalid_argument("cached_attention is for decoding and has no gradient");
+  }
+  const char* name() const override { return "MlxtCachedAttention"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    auto& o = static_cast<const CachedAttention&>(other);
+    return len_ == o.len_ && scale_ == o.scale_ && has_rows_ == o.has_rows_ && has_mask_ == o.has_mask_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override { return {in[0].shape()}; }
+  int64_t len_;
+  float scale_;
+  bool has_rows_, has_mask_;
+};
+
+// input w (n, k) -> packed (ceil(n / kPanel), k, kPanel): the layout PackedLinear reads.
+class PackWeight : public mx::Primitive {
+ public:
+  explicit PackWeight(mx::Stream s) : mx::Primitive(s) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtPackWeight"; }
+  bool is_equivalent(const mx::Primitive&) const override { return true; }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {{int((in[0].shape(0) + kPanel - 1) / kPanel), in[0].shape(1), int(kPanel)}};
   }
 };
 

@@ -257,6 +257,15 @@ void cross_entropy_vjp(const CrossEntropyArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+void log_norm(const mlxt::LogNormArgs& a, int64_t begin, int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    float top, total;
+    logit_stats(a.x + r * a.len, long(a.len), &top, &total);
+    a.top[r] = top;
+    a.log_norm[r] = __builtin_logf(total);
+  }
+}
+
 // a ranks below b: smaller, or NaN against a number.
 MLXT_INLINE bool ranks_below(float a, float b) { return a < b || (a != a && b == b); }
 
@@ -352,4 +361,5 @@ void adamw(const AdamWArgs& a, int64_t begin, int64_t end) {
 
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
-                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, dropout, adamw};
+                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, log_norm, dropout, adamw, \
+                                  cached_attention, packed_gemm};
