@@ -4,7 +4,9 @@ The seq2seq model of `bench_train` (random weights: speed does not depend on wha
 translates a batch of sources; end-of-sentence is banned so every output has exactly
 ``max_len`` tokens and the runs do the same work. "no cache" re-runs the decoder over the whole
 prefix at every step (what decoding costs without `mlxt.decode.cache`). The baby GPT generates
-from a short prompt, one sequence, with and without the cache.
+from a short prompt, one sequence, with and without the cache. The models are packed for
+inference (`mlxt.model.pack_for_inference`), as `load_run(..., inference=True)` gives them to
+``mlxt translate`` and ``mlxt generate``.
 
 Long generation (`long_generation`): the CLI's path -- `generate_tokens` plus streaming
 detokenization -- for 1,000 to 20,000 tokens with a char-level LM of rotary positions and a
@@ -27,7 +29,7 @@ import time
 from mlxt.data.tokenizers import CharTokenizer
 from mlxt.decode import beam_search, generate_tokens, greedy, make_cache
 from mlxt.decode.detokenize import StreamingDetokenizer
-from mlxt.model import ModelConfig, build_model
+from mlxt.model import ModelConfig, build_model, pack_for_inference
 
 BATCH, SRC_LEN, OUT_LEN = 8, 24, 48
 PROMPT_LEN, GEN_LEN = 8, 56
@@ -73,7 +75,7 @@ def long_generation(lengths=None) -> tuple[list[str], list[list]]:
     mx.random.seed(0)
     lm = build_model(LONG_LM)
     lm.eval()
-    mx.eval(lm.parameters())
+    pack_for_inference(lm)
     tokenizer = CharTokenizer.train(["".join(chr(c) for c in range(0x21, 0x21 + LONG_LM.vocab_size - 4))])
     rows = []
     for n in lengths:
@@ -103,6 +105,7 @@ def run() -> tuple[list[str], list[list], dict]:
     rng = np.random.default_rng(0)
     model = build_model(SEQ2SEQ.config)
     model.eval()
+    pack_for_inference(model)
     cfg = model.config
     src = rng.integers(4, cfg.vocab_size, size=(BATCH, SRC_LEN), dtype=np.int32)
     src[:, -1] = cfg.eos_id
@@ -124,6 +127,7 @@ def run() -> tuple[list[str], list[list], dict]:
 
     lm = build_model(BABY_GPT.config)
     lm.eval()
+    pack_for_inference(lm)
     prompt = mx.array(rng.integers(4, lm.config.vocab_size, size=(1, PROMPT_LEN), dtype=np.int32))
     timed("baby GPT greedy, KV cache", lambda: lm_generate(lm, prompt, GEN_LEN, True), GEN_LEN)
     timed("baby GPT greedy, no cache", lambda: lm_generate(lm, prompt, GEN_LEN, False), GEN_LEN)

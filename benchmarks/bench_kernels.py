@@ -1,7 +1,10 @@
 """mlxt's native CPU kernels against mlxt's pure-MLX code for the same operation, forward and
 backward together (the AdamW row: one optimizer update), compiled, at the shapes of
-bench_train's models; the two alternate in rounds in the same process and the table gives
-medians and the ratio.
+bench_train's models; then decoding's kernels, forward only, at the shapes of a beam-4,
+batch-32 step of opus-mt-en-de's architecture (bench_translate): the linear layers against
+packed weights (MLX: its BLAS matmul) and the one-query attention over a cache (MLX: mlxt's
+attention on the cache's slice). The two alternate in rounds in the same process and the table
+gives medians and the ratio.
 
     .venv/bin/python benchmarks/bench_kernels.py     (MLXT_NUM_THREADS=N: kernel and BLAS threads)
 """
@@ -50,6 +53,28 @@ def cases():
     }
 
 
+def decode_cases():
+    """name -> {native: fn(None)}: decoding's kernels and MLX's way of doing the same."""
+    mx.random.seed(2)
+    out = {}
+    for rows, k, n, what in [(128, 512, 58101, "output projection"), (32, 512, 58101, "output projection"),
+                             (4, 512, 58101, "output projection"), (128, 512, 2048, "FFN in"),
+                             (128, 2048, 512, "FFN out"), (128, 512, 512, "attention projection")]:
+        x, w, b = mx.random.normal((rows, k)), mx.random.normal((n, k)) * 0.05, mx.random.normal((n,))
+        packed = kernels.pack_weight(w)
+        mx.eval(x, w, b, packed)
+        out[f"{what} ({rows}, {k}) x ({n}, {k})"] = {
+            True: lambda _, x=x, p=packed, b=b, n=n: kernels.packed_linear(x, p, b, n),
+            False: lambda _, x=x, w=w, b=b: x @ w.T + b}
+    q = mx.random.normal((128, 8, 1, 64))
+    keys, values = mx.random.normal((128, 8, 24, 64)), mx.random.normal((128, 8, 24, 64))
+    mx.eval(q, keys, values)
+    out["attention, 1 query over 12 cached (128, 8, 64)"] = {
+        True: lambda _: kernels.cached_attention(q, keys, values, 12, None, None, 0.125),
+        False: lambda _: scaled_dot_product_attention(q, keys[:, :, :12], values[:, :, :12], 0.125)}
+    return out
+
+
 def adamw_update(native: bool):
     """A compiled AdamW update of ADAMW_SHAPES (the optimizer state in and out, as in the
     train step), with the kernels on or off while it is traced."""
@@ -85,7 +110,7 @@ def compare(name, fns, x, rounds, steps) -> list:
     return [name, on, off, on_cpu, off_cpu, f"{off / on:.2f}x", f"{off_cpu / on_cpu:.2f}x"]
 
 
-HEADERS = ["operation (forward + backward)", "native ms", "pure MLX ms", "native CPU ms", "pure MLX CPU ms",
+HEADERS = ["operation (forward + backward; decoding: forward)", "native ms", "pure MLX ms", "native CPU ms", "pure MLX CPU ms",
            "speed-up", "speed-up (CPU time)"]
 
 
@@ -104,6 +129,8 @@ def run() -> tuple[list[str], list[list], dict]:
     count = sum(int(np.prod(s)) for s in ADAMW_SHAPES) / 1e6
     fns = {native: adamw_update(native) for native in (True, False)}
     rows.append(compare(f"AdamW update ({count:.1f}M parameters)", fns, None, rounds, steps))
+    for name, fns in decode_cases().items():
+        rows.append(compare(f"decoding: {name}", fns, None, rounds, steps))
     return HEADERS, rows, {"kernels": kernels.status()}
 
 

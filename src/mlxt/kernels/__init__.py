@@ -242,6 +242,8 @@ def cached_attention(q, keys, values, length: int, rows, mask, scale: float):
 def pack_weight(w):
     """A weight ``w (n, k)`` in the layout of `packed_linear`: ``(ceil(n / 64), k, 64)`` with
     ``packed[p, kk, j] = w[64 p + j, kk]`` and zeros past ``n``. Native only (`packs_weights`)."""
+    if _load() is None:
+        raise RuntimeError(f"mlxt: native CPU kernels unavailable: {_reason}")
     return _lib.pack_weight(w)
 
 
