@@ -18,6 +18,13 @@ namespace mx = mlx::core;
     throw std::runtime_error(std::string(name()) + " has no GPU implementation");  \
   }
 
+// An inference-only primitive: asking for its gradient is an error that says why.
+#define MLXT_NO_VJP(MESSAGE)                                                                   \
+  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&,    \
+                             const std::vector<int>&, const std::vector<mx::array>&) override { \
+    throw std::invalid_argument(MESSAGE);                                                     \
+  }
+
 class LayerNorm : public mx::Primitive {
  public:
   LayerNorm(mx::Stream s, float eps) : mx::Primitive(s), eps_(eps) {}
@@ -167,10 +174,7 @@ class PackedLinear : public mx::Primitive {
   PackedLinear(mx::Stream s, int64_t n) : mx::Primitive(s), n_(n) {}
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
   MLXT_NO_GPU
-  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&, const std::vector<int>&,
-                             const std::vector<mx::array>&) override {
-    throw std::invalid_argument("packed_linear is for inference and has no gradient (train with nn.Linear)");
-  }
+  MLXT_NO_VJP("packed_linear is for inference and has no gradient (train with nn.Linear)")
   const char* name() const override { return "MlxtPackedLinear"; }
   bool is_equivalent(const mx::Primitive& other) const override {
     return n_ == static_cast<const PackedLinear&>(other).n_;
@@ -190,10 +194,7 @@ class CachedAttention : public mx::Primitive {
       : mx::Primitive(s), len_(len), scale_(scale), has_rows_(has_rows), has_mask_(has_mask) {}
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
   MLXT_NO_GPU
-  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&, const std::vector<int>&,
-                             const std::vector<mx::array>&) override {
-    throw std::invalid_argument("cached_attention is for decoding and has no gradient");
-  }
+  MLXT_NO_VJP("cached_attention is for decoding and has no gradient")
   const char* name() const override { return "MlxtCachedAttention"; }
   bool is_equivalent(const mx::Primitive& other) const override {
     auto& o = static_cast<const CachedAttention&>(other);
