@@ -20,6 +20,7 @@ import bench_decode
 import bench_kernels
 import bench_matmul
 import bench_serve
+import bench_sgemm
 import bench_train
 import bench_translate
 
@@ -42,6 +43,8 @@ def main(argv=None) -> int:
     headers, rows, _ = bench_train.run(peak)
     show(f"MFU against the fp32 matmul peak of this run (MLX 1024^3): {peak:.0f} GFLOP/s\n\n"
          + common.table(headers, rows))
+    show("MLX's float32 products: mlxt's GEMM against OpenBLAS (one process each)\n\n"
+         + common.table(*bench_sgemm.run()))
     headers, rows, extra = bench_kernels.run()
     st = extra["kernels"]
     show((f"Native kernels ({st['isa']}, {st['threads']} threads) against pure MLX"

@@ -16,6 +16,10 @@ Sources, in the order ``MLXT_BLAS=auto`` (the default) tries them:
   package (``_blas_shim.c``) exports the standard names and forwards them.
 * ``system`` - a system ``libopenblas`` (exports the standard names itself).
 
+The shim can also hand float32 products (``cblas_sgemm``) to another function first:
+`mlxt.kernels` installs its own product there (`BlasState.set_sgemm`), which runs on the
+kernels' thread pool; OpenBLAS then does the rest.
+
 With the fast BLAS, FMA builds of MLX's scalar ``exp``/``erf`` (``_mlx_fastmath.c``) are loaded
 the same way: the kernels ``mx.compile`` generates call them instead of MLX's own copies, which
 call libm's ``fmaf`` for every step of the polynomial (same results bit for bit, 3-4x faster;
@@ -89,6 +93,25 @@ class BlasState:
         if self._shim is None:
             return None
         fn = self._shim.mlxt_blas_shim_calls
+        fn.restype = ctypes.c_uint64
+        return int(fn())
+
+    def set_sgemm(self, address: int | None) -> bool:
+        """Route float32 products to the function at ``address`` (cblas_sgemm's arguments,
+        returning 1 when it did the product), or back to OpenBLAS with None. False when there
+        is no shim to route through (a system OpenBLAS, the reference BLAS, not Linux)."""
+        if self._shim is None:
+            return False
+        fn = self._shim.mlxt_blas_set_sgemm
+        fn.argtypes = [ctypes.c_void_p]
+        fn(address)
+        return True
+
+    def sgemm_calls(self) -> int | None:
+        """Float32 products the installed `set_sgemm` function did so far."""
+        if self._shim is None:
+            return None
+        fn = self._shim.mlxt_blas_sgemm_hooked_calls
         fn.restype = ctypes.c_uint64
         return int(fn())
 

@@ -39,10 +39,27 @@ extern void scipy_cblas_dgemm(int, int, int, int, int, int, double, const double
 extern void scipy_cblas_cgemm(int, int, int, int, int, int, const void *, const void *, int,
                               const void *, int, const void *, void *, int);
 
+/* mlxt's own float32 product (`mlxt.kernels`, sgemm.cpp), installed at run time with
+ * `mlxt_blas_set_sgemm`: called first, it returns 1 when it did the product, 0 to leave it to
+ * OpenBLAS. NULL (the default, and MLXT_KERNELS=0): everything goes to OpenBLAS. */
+typedef int (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int,
+                        float, float *, int);
+static sgemm_fn sgemm_hook = 0;
+static volatile uint64_t hooked_calls = 0;
+
+EXPORT void mlxt_blas_set_sgemm(sgemm_fn fn) { __atomic_store_n(&sgemm_hook, fn, __ATOMIC_RELEASE); }
+
+EXPORT uint64_t mlxt_blas_sgemm_hooked_calls(void) { return __atomic_load_n(&hooked_calls, __ATOMIC_RELAXED); }
+
 EXPORT void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
                         int ldc) {
     count_call();
+    sgemm_fn hook = __atomic_load_n(&sgemm_hook, __ATOMIC_ACQUIRE);
+    if (hook && hook(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
+        __atomic_fetch_add(&hooked_calls, 1, __ATOMIC_RELAXED);
+        return;
+    }
     scipy_cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -112,7 +112,10 @@ def _kernels_line(k: dict) -> str:
     """mlxt's native CPU kernels: which are active, on what instruction set, or why not."""
     if k["active"]:
         threads = f"{k['threads']} thread{'s' if k['threads'] != 1 else ''}"
-        return f"native ({k['isa']}, {threads}): {', '.join(k['kernels'])}"
+        line = f"native ({k['isa']}, {threads}): {', '.join(k['kernels'])}"
+        if "gemm" not in k["kernels"] and k.get("gemm"):
+            line += f"; float32 products: {k['gemm']}"
+        return line
     return f"off, MLX's ops ({k['reason']})"
 
 

@@ -30,7 +30,7 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k",
+KERNELS = ("gemm", "layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k",
            "log_norm", "packed_linear", "cached_attention")
 PANEL = 64  # output columns per panel of a packed weight (kernels.h, kPanel)
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
@@ -43,6 +43,8 @@ class KernelsWarning(RuntimeWarning):
 _lib = None
 _reason: str | None = None  # None: not tried yet
 _warned = False
+_gemm_routed: bool | None = None  # whether MLX's float32 products go to the kernels' sgemm
+_gemm_reason = ""
 
 
 def _load():
@@ -68,6 +70,7 @@ def _load():
         _reason = f"extension does not accept mlx arrays ({e})"
         return None
     _lib = ext
+    _route_gemm()
     return ext
 
 
@@ -75,9 +78,37 @@ def _disabled() -> bool:
     return os.environ.get("MLXT_KERNELS", "1").strip().lower() in ("0", "off", "false", "no")
 
 
+def _route_gemm() -> None:
+    """Send MLX's float32 matrix products (its ``cblas_sgemm`` calls, through the BLAS shim of
+    `mlxt._blas`) to the kernels' product, or back to OpenBLAS (``MLXT_KERNELS=0``,
+    ``MLXT_GEMM=openblas``). The kernels' product runs on the same thread pool as the other
+    kernels; OpenBLAS's own threads, spinning between calls, would compete with that pool for
+    the cores (docs/performance.md)."""
+    global _gemm_routed, _gemm_reason
+    if _lib is None:
+        return
+    on, reason = True, ""
+    if _disabled():
+        on, reason = False, "kernels off"
+    elif os.environ.get("MLXT_GEMM", "mlxt").strip().lower() == "openblas":
+        on, reason = False, "MLXT_GEMM=openblas"
+    elif _lib.isa() == "generic":
+        on, reason = False, "no vectorised build for this CPU"
+    if on == _gemm_routed:
+        _gemm_reason = reason
+        return
+    from mlxt import _blas
+
+    blas = _blas.state()
+    if not blas.set_sgemm(_lib.sgemm_address() if on else None):
+        on, reason = False, f"MLX's products do not go through mlxt's BLAS shim (BLAS: {blas.source})"
+    _gemm_routed, _gemm_reason = on, reason
+
+
 def use_native() -> bool:
     """Whether mlxt runs its native kernels (CPU device, extension loaded, MLXT_KERNELS != 0)."""
     global _warned
+    _route_gemm()
     if _disabled():
         return False
     import mlx.core as mx
@@ -96,6 +127,7 @@ def use_native() -> bool:
 def status() -> dict:
     """What `mlxt info` reports: active, why not, instruction set, threads, kernels."""
     ext = _load()
+    _route_gemm()
     active = ext is not None and not _disabled()
     import mlx.core as mx
 
@@ -107,7 +139,8 @@ def status() -> dict:
         "reason": reason or None,
         "isa": ext.isa() if ext is not None else None,
         "threads": ext.num_threads() if ext is not None else None,
-        "kernels": list(KERNELS) if active and on_cpu else [],
+        "kernels": [k for k in KERNELS if k != "gemm" or _gemm_routed] if active and on_cpu else [],
+        "gemm": ("mlxt" if _gemm_routed else f"OpenBLAS ({_gemm_reason or 'kernels off'})") if ext is not None else None,
         "library": getattr(ext, "__file__", None),
     }
 

@@ -87,6 +87,8 @@ NB_MODULE(_ext, m) {
   m.def("log_norm", &log_norm, "x"_a,
         "Each row's max and log(sum(exp(x - max))) of a C-contiguous float32 (rows, len) numpy array: "
         "(top (rows, 1), log_norm (rows, 1)).");
+  m.def("sgemm_address", [] { return reinterpret_cast<uintptr_t>(&mlxt::sgemm); },
+        "Address of mlxt's cblas_sgemm (returning 1 when it did the product), for the BLAS shim's hook.");
   m.def("num_threads", &mlxt::num_threads);
   m.def("set_num_threads", &mlxt::set_num_threads, "n"_a);
   m.def("isa", [] { return std::string(mlxt::kernels().isa); });

@@ -157,6 +157,135 @@ void packed_gemm(const PackedGemmArgs& g, int64_t row_begin, int64_t row_end, in
   }
 }
 
+// ---- The general product (sgemm.cpp): a read in place, b packed per call ---------------------
+//
+// Row i, column k of op(a) is a[i * lda + k], or a[k * lda + i] when a is transposed (TRANS):
+// the tile broadcasts its MR rows' elements from either layout without copying a. The sums of
+// a k block are scaled by alpha and then stored or added to c: every element of c is
+// alpha * (one fma chain over a k block), the blocks added in order, on one thread, in every
+// build.
+
+using mlxt::GemmArgs;
+
+#if defined(MLXT_GEMM_AVX512)
+
+template <int MR, bool TRANS>
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                              int ncols, bool add, float alpha) {
+  __m512 acc[MR][4];
+  MLXT_UNROLL for (int i = 0; i < MR; ++i)
+    MLXT_UNROLL for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[4];
+    MLXT_UNROLL for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + k * kPanel + 16 * j);
+    MLXT_UNROLL for (int i = 0; i < MR; ++i) {
+      __m512 av = _mm512_set1_ps(TRANS ? a[k * lda + i] : a[i * lda + k]);
+      MLXT_UNROLL for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+  const __m512 al = _mm512_set1_ps(alpha);
+  MLXT_UNROLL for (int j = 0; j < 4; ++j) {
+    __mmask16 m = cols_mask(ncols - 16 * j);
+    MLXT_UNROLL for (int i = 0; i < MR; ++i) {
+      float* out = c + i * ldc + 16 * j;
+      __m512 v = alpha == 1.0f ? acc[i][j] : _mm512_mul_ps(acc[i][j], al);
+      if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out), v);
+      _mm512_mask_storeu_ps(out, m, v);
+    }
+  }
+}
+
+#elif defined(MLXT_GEMM_AVX2)
+
+template <int MR, bool TRANS>
+MLXT_INLINE void general_tile16(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                                int ncols, bool add, float alpha) {
+  __m256 acc[MR][2];
+  MLXT_UNROLL for (int i = 0; i < MR; ++i)
+    MLXT_UNROLL for (int j = 0; j < 2; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_loadu_ps(b + k * kPanel), b1 = _mm256_loadu_ps(b + k * kPanel + 8);
+    MLXT_UNROLL for (int i = 0; i < MR; ++i) {
+      __m256 av = _mm256_broadcast_ss(TRANS ? a + k * lda + i : a + i * lda + k);
+      acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+    }
+  }
+  const __m256 al = _mm256_set1_ps(alpha);
+  MLXT_UNROLL for (int j = 0; j < 2; ++j) {
+    __m256i m = cols_mask(ncols - 8 * j);
+    MLXT_UNROLL for (int i = 0; i < MR; ++i) {
+      float* out = c + i * ldc + 8 * j;
+      __m256 v = alpha == 1.0f ? acc[i][j] : _mm256_mul_ps(acc[i][j], al);
+      if (add) v = _mm256_add_ps(_mm256_maskload_ps(out, m), v);
+      _mm256_maskstore_ps(out, m, v);
+    }
+  }
+}
+
+template <int MR, bool TRANS>
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                              int ncols, bool add, float alpha) {
+  for (int g = 0; g < kPanel / 16 && 16 * g < ncols; ++g)
+    general_tile16<MR, TRANS>(a, lda, b + 16 * g, kc, c + 16 * g, ldc, ncols - 16 * g, add, alpha);
+}
+
+#else
+
+template <int MR, bool TRANS>
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                              int ncols, bool add, float alpha) {
+  float acc[MR][kPanel] = {};
+  for (int64_t k = 0; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) {
+      float av = TRANS ? a[k * lda + i] : a[i * lda + k];
+      for (int j = 0; j < kPanel; ++j) acc[i][j] = std::fma(av, b[k * kPanel + j], acc[i][j]);
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < ncols; ++j) {
+      float v = alpha == 1.0f ? acc[i][j] : acc[i][j] * alpha;
+      c[i * ldc + j] = add ? c[i * ldc + j] + v : v;
+    }
+}
+
+#endif
+
+template <bool TRANS>
+void general_gemm_rows(const GemmArgs& g, int64_t row_begin, int64_t row_end, int64_t panel_begin,
+                       int64_t panel_end) {
+  // element (i, k) of op(a) at a + i * rs + k * ks
+  const int64_t rs = TRANS ? 1 : g.lda, ks = TRANS ? g.lda : 1;
+  for (int64_t k0 = 0; k0 < g.k; k0 += kKBlock) {
+    const int64_t kc = std::min(kKBlock, g.k - k0);
+    const bool add = g.accumulate || k0 > 0;
+    for (int64_t p = panel_begin; p < panel_end; ++p) {
+      const float* b = g.bpack + p * g.k * kPanel + k0 * kPanel;
+      const int ncols = int(std::min<int64_t>(kPanel, g.n - p * kPanel));
+      float* c = g.c + p * kPanel;
+      int64_t i = row_begin;
+      for (; i + kTileRows <= row_end; i += kTileRows)
+        general_tile<kTileRows, TRANS>(g.a + i * rs + k0 * ks, g.lda, b, kc, c + i * g.ldc, g.ldc, ncols, add, g.alpha);
+      const float* a = g.a + i * rs + k0 * ks;
+      float* ci = c + i * g.ldc;
+      switch (row_end - i) {
+        case 1: general_tile<1, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 2: general_tile<2, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 3: general_tile<3, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 4: general_tile<4, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 5: general_tile<5, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        default: break;
+      }
+    }
+  }
+}
+
+void general_gemm(const GemmArgs& g, int64_t row_begin, int64_t row_end, int64_t panel_begin, int64_t panel_end) {
+  if (g.trans_a)
+    general_gemm_rows<true>(g, row_begin, row_end, panel_begin, panel_end);
+  else
+    general_gemm_rows<false>(g, row_begin, row_end, panel_begin, panel_end);
+}
+
 #undef MLXT_UNROLL
 
 }  // namespace

@@ -116,6 +116,25 @@ struct PackedGemmArgs {
   int64_t m, n, k;      // k >= 1
 };
 
+// The general product (sgemm.cpp): c (m, n) = alpha op(a) b [+ c], where op(a) is a (m, k) or,
+// with trans_a, the transpose of a (k, m), read in place, and b (k, n) was copied per call into
+// panels of kPanel columns, bpack[p][kk][j] = b[kk][p * kPanel + j] (zeros past n).
+struct GemmArgs {
+  const float* a;
+  int64_t lda;
+  bool trans_a;
+  const float* bpack;  // (ceil(n / kPanel), k, kPanel)
+  float* c;            // (m, n), row stride ldc
+  int64_t ldc, m, n, k;  // k >= 1
+  float alpha;
+  bool accumulate;     // add to c (otherwise c is overwritten and not read)
+};
+
+// cblas_sgemm's arguments and meaning (sgemm.cpp); returns 1, or 0 for an order it does not
+// take (the caller then uses another BLAS).
+int sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+          const float* b, int ldb, float beta, float* c, int ldc);
+
 // Attention of one query per (row b, head h) over `len` cached positions: out = softmax(scale
 // q.k_t) v_t over the kept t, where k_t, v_t of row b sit in batch row rows[b][t] (b when rows
 // is null) of the (Bk, heads, cap, dim) caches. A row with nothing kept attends uniformly to all
@@ -151,6 +170,9 @@ struct KernelTable {
   // rows [row_begin, row_end) x panels [panel_begin, panel_end) of c
   void (*packed_gemm)(const PackedGemmArgs&, int64_t row_begin, int64_t row_end, int64_t panel_begin,
                       int64_t panel_end);
+  // rows [row_begin, row_end) x panels [panel_begin, panel_end) of c
+  void (*general_gemm)(const GemmArgs&, int64_t row_begin, int64_t row_end, int64_t panel_begin,
+                       int64_t panel_end);
 };
 
 // The best table this CPU supports (chosen once); MLXT_KERNELS_ISA=avx512|avx2|generic

@@ -29,8 +29,6 @@ mx::array dropout(const mx::array& x, const mx::array& key, float p);
 std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::array& m, const mx::array& v,
                              const mx::array& hyper);
 
-// x (..., k) @ w^T + bias -> (..., n) for a weight w (n, k) packed as (ceil(n / 64), k, 64)
-// (kernels.h, PackedGemmArgs); bias (n) optional. Inference only (no gradient).
 // Decoding's attention: q (B, H, 1, D) over the first `len` positions of the caches keys, values
 // (Bk, H, cap, D); rows (B, >= len) int32: the batch row holding each position of row b's
 // history (null: row b, and Bk == B); mask (B, len) bool, true = keep. -> (B, H, 1, D).
@@ -39,6 +37,8 @@ mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::
 
 // w (n, k) float32 -> (ceil(n / 64), k, 64), the layout packed_linear reads.
 mx::array pack_weight(const mx::array& w);
+// x (..., k) @ w^T + bias -> (..., n) for a weight w (n, k) packed as (ceil(n / 64), k, 64)
+// (kernels.h, PackedGemmArgs); bias (n) optional. Inference only (no gradient).
 mx::array packed_linear(const mx::array& x, const mx::array& packed, const std::optional<mx::array>& bias, int64_t n);
 
 }  // namespace mlxt

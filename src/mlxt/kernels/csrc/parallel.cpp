@@ -31,38 +31,43 @@ class Pool {
 
   void run(int64_t tasks, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> serial(run_mutex_);  // one parallel_for at a time
-    {
+    job_ = &fn;
+    tasks_ = tasks;
+    next_.store(0);
+    busy_.store(int(workers_.size()));
+    generation_.fetch_add(1);  // publishes the job to spinning workers, no lock taken
+    if (sleepers_.load() > 0) {  // a worker that stopped spinning waits on wake_
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &fn;
-      tasks_ = tasks;
-      next_.store(0);
-      busy_.store(int(workers_.size()));
-      generation_.fetch_add(1);
+      wake_.notify_all();
     }
-    wake_.notify_all();
     work();
-    spin_until([this] { return busy_.load() == 0; });
-    if (busy_.load() != 0) {
+    if (!spin_until([this] { return busy_.load() == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
+      waiting_.store(true);
       done_.wait(lock, [this] { return busy_.load() == 0; });
+      waiting_.store(false);
     }
     job_ = nullptr;
   }
 
  private:
-  // Waiting threads spin this long before sleeping: decoding runs many small products back to
-  // back, and waking a sleeping thread costs about as much as one of them.
-  static constexpr auto kSpin = std::chrono::microseconds(30);
+  // Waiting threads spin this long before sleeping: decoding and a training step run many
+  // small kernels and products back to back, with MLX's own single-threaded ops between them,
+  // and waking a sleeping thread costs about as much as one of them. Spinning and the
+  // hand-over take no lock, so a busy pool makes no system calls.
+  static constexpr auto kSpin = std::chrono::microseconds(200);
 
+  // True when ready() held within kSpin.
   template <class Ready>
-  static void spin_until(Ready ready) {
+  static bool spin_until(Ready ready) {
     auto until = std::chrono::steady_clock::now() + kSpin;
     for (int i = 0; !ready(); ++i) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #endif
-      if ((i & 31) == 31 && std::chrono::steady_clock::now() > until) return;
+      if ((i & 31) == 31 && std::chrono::steady_clock::now() > until) return ready();
     }
+    return true;
   }
 
   void work() {
@@ -71,15 +76,17 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
-      spin_until([&] { return stop_.load() || generation_.load() != seen; });
-      {
+      auto ready = [&] { return stop_.load() || generation_.load() != seen; };
+      if (!spin_until(ready)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
-        if (stop_.load()) return;
-        seen = generation_.load();
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, ready);
+        sleepers_.fetch_sub(1);
       }
+      if (stop_.load()) return;
+      seen = generation_.load();
       work();
-      if (busy_.fetch_sub(1) == 1) {
+      if (busy_.fetch_sub(1) == 1 && waiting_.load()) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
       }
@@ -92,7 +99,8 @@ class Pool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t tasks_ = 0;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> busy_{0};
+  std::atomic<int> busy_{0}, sleepers_{0};
+  std::atomic<bool> waiting_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
 };
