@@ -72,7 +72,8 @@ def test_page_translates_shows_errors_and_generates(browser, server, tmp_path):
     browser.find_element(By.ID, "go").click()
     wait.until(lambda d: d.find_element(By.ID, "translation").text)
     expected = httpx.post(server.url + "/translate", json={"q": sentence, "source": "en", "target": "de"}).json()
-    assert browser.find_element(By.ID, "translation").text == expected["translatedText"].strip()
+    # the page keeps the translation's whitespace (pre-wrap); a tiny model may end it with a space
+    assert browser.find_element(By.ID, "translation").text.strip() == expected["translatedText"].strip()
     assert browser.find_element(By.ID, "count").text.startswith(f"{len(sentence)} / ")
 
     alternatives = browser.find_element(By.ID, "alternatives")

@@ -4,8 +4,9 @@ AVX2+FMA or baseline, chosen at run time) and multi-threaded over rows.
 MLX's CPU backend runs elementwise ops, reductions, softmax and layer norm on one thread with
 scalar code on x86-64; in a small model's training step that work costs more than the matrix
 products (docs/performance.md). These kernels do each such operation, forward and backward, in
-one pass over the data: layer norm over the last axis, the attention softmax (with a boolean
-or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
+one pass over the data: attention over whole sequences (scores, masked softmax and mixing per
+(batch, head) in the projections' layout, and its backward pass: `attention`), layer norm over
+the last axis, the attention softmax (with a boolean or causal mask), the exact and tanh GELU and SiLU, and the label-smoothed cross-entropy over
 the vocabulary, dropout (its mask a hash of each element's index and a key from MLX's random
 state), the AdamW update of a parameter and its moments; for decoding, the linear layers'
 matrix product against a weight packed once into panels (`pack_weight`, `packed_linear`: see
@@ -30,7 +31,7 @@ import importlib
 import os
 import warnings
 
-KERNELS = ("gemm", "layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k",
+KERNELS = ("gemm", "attention", "layer_norm", "softmax", "gelu", "gelu_tanh", "silu", "cross_entropy", "dropout", "adamw", "top_k",
            "log_norm", "packed_linear", "cached_attention")
 PANEL = 64  # output columns per panel of a packed weight (kernels.h, kPanel)
 _ACTIVATION_KIND = {"gelu": 0, "gelu_tanh": 1, "silu": 2}
@@ -178,6 +179,26 @@ def softmax(scores, mask=None):
     if isinstance(mask, str):
         return _lib.softmax(scores, None, True, scores.shape[-1] - scores.shape[-2])
     return _lib.softmax(scores, mask)
+
+
+def attention(q, k, v, scale: float, mask=None):
+    """``softmax(scale q k^T) v`` in the projections' layout: float32 ``q (B, Lq, H, D)``, ``k``,
+    ``v`` ``(B, Lk, H, D)`` -> ``(B, Lq, H, D)``, differentiable in q, k and v. ``mask``: None, a
+    boolean array broadcastable to ``(B, H, Lq, Lk)`` (True = keep) or ``"causal"`` (query i sees
+    keys up to i + Lk - Lq); a row with nothing kept attends uniformly. Native only, for head
+    sizes D that are a multiple of 16 (`attention_supported`)."""
+    if isinstance(mask, str):
+        return _lib.attention(q, k, v, float(scale), None, True, k.shape[1] - q.shape[1])
+    return _lib.attention(q, k, v, float(scale), mask)
+
+
+def attention_supported(head_dim: int, dtype, mask=None) -> bool:
+    """Whether `attention` takes these inputs: the kernels are on, float32, a head size that is
+    a multiple of 16, and no mask, ``"causal"`` or a boolean mask."""
+    import mlx.core as mx
+
+    return (use_native() and dtype == mx.float32 and head_dim % 16 == 0 and
+            (mask is None or isinstance(mask, str) or mask.dtype == mx.bool_))
 
 
 def _activation(name: str, x, fallback):

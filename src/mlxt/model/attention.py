@@ -5,6 +5,10 @@ encoder output (cross-attention). The heads are computed together by
 `scaled_dot_product_attention` below; masks are boolean (``True`` = may attend) or the string
 ``"causal"``, see `masks.py`.
 
+Without a cache, on CPU with the native kernels, the whole attention (scores, masked softmax,
+mixing, and the backward pass) is one kernel over the projections' ``(B, L, heads, d_head)``
+layout (`mlxt.kernels.attention`), so the heads are never transposed.
+
 A cache object (see `mlxt.decode.cache`) may be passed for incremental decoding:
 - a `KVCache` appends this step's keys/values and returns all of them so far;
 - a `StaticKVCache` (cross-attention) keeps the projected encoder keys/values after the first
@@ -101,6 +105,13 @@ class MultiHeadAttention(nn.Module):
 
     def __call__(self, queries, keys, values, mask=None, cache=None) -> mx.array:
         B, L, D = queries.shape
+        if (cache is None and self.rope is None and mx.default_device() == mx.cpu and keys.shape[1] > 0
+                and kernels.attention_supported(D // self.num_heads, queries.dtype, mask)):
+            # one kernel on the projections' (B, L, heads, d_head) layout: no head transposes
+            heads = lambda x: x.reshape(*x.shape[:2], self.num_heads, -1)
+            out = kernels.attention(heads(self.query_proj(queries)), heads(self.key_proj(keys)),
+                                    heads(self.value_proj(values)), self.scale, mask)
+            return self.out_proj(out.reshape(B, L, -1))
         q = self._split(self.query_proj(queries))
         if cache is None or not (getattr(cache, "is_static", False) and cache.keys is not None):
             k = self._split(self.key_proj(keys))

@@ -79,6 +79,11 @@ NB_MODULE(_ext, m) {
         "mask"_a = nb::none(), "scale"_a,
         "One query per row over the first len positions of a (Bk, H, cap, D) key/value cache; rows (B, >= len) "
         "int32 names the batch row holding each position; mask (B, len) bool, true = keep. Inference only.");
+  m.def("attention", &mlxt::attention, "q"_a, "k"_a, "v"_a, "scale"_a, "mask"_a = nb::none(), "causal"_a = false,
+        "causal_offset"_a = 0,
+        "softmax(scale q k^T) v for q (B, Lq, H, D), k, v (B, Lk, H, D) float32 (D a multiple of 16); mask bool "
+        "broadcastable to (B, H, Lq, Lk), true = keep, or causal (key t for query i when t <= i + causal_offset). "
+        "Differentiable in q, k and v.");
   m.def("pack_weight", &mlxt::pack_weight, "w"_a, "w (n, k) float32 -> the (ceil(n / 64), k, 64) layout of packed_linear.");
   m.def("panel", [] { return mlxt::kPanel; });
   m.def("top_k", &top_k, "x"_a, "k"_a,

@@ -6,6 +6,7 @@
 #include "attention.h"
 #define MLXT_GEMM_AVX512 1
 #include "gemm.h"
+#include "full_attention.h"
 
 namespace mlxt {
 MLXT_DEFINE_TABLE(kAvx512Table, "avx512")

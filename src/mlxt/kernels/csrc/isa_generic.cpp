@@ -3,6 +3,7 @@
 #include "rows.h"
 #include "attention.h"
 #include "gemm.h"
+#include "full_attention.h"
 
 namespace mlxt {
 MLXT_DEFINE_TABLE(kGenericTable, "generic")

@@ -150,6 +150,36 @@ struct CachedAttentionArgs {
   float scale;
 };
 
+// Attention over whole sequences (training, and every call without a cache), one (batch b,
+// head h) pair per call of the kernel, in the projections' layout: q (B, Lq, H, D), k and v
+// (B, Lk, H, D), the output (B, Lq, H, D), so no head transposes are needed. Query i keeps key t
+// when t <= i + causal_offset (causal) and mask[b * mask_b + h * mask_h + i * mask_i + t] is
+// true (when there is a mask); a row with nothing kept attends uniformly to all Lk keys and
+// gets no score gradient, as the masked softmax. Forward: o = softmax(scale q k^T) v and
+// lse = log(sum(exp(scale q k^T))) over the kept keys, (B, H, Lq). Backward: the
+// probabilities recomputed from lse, then dq, dk, dv. D is a multiple of 16; each pair is
+// computed by one thread in a fixed order, so results do not depend on the thread count.
+// (full_attention.h)
+struct AttentionArgs {
+  const float* q;
+  const float* k;
+  const float* v;
+  const unsigned char* mask;  // or null
+  int64_t mask_b, mask_h, mask_i;
+  const float* o;     // forward: written; backward: the forward output
+  const float* lse;   // backward: the forward's lse
+  const float* dout;  // backward: the output's cotangent (B, Lq, H, D)
+  float* o_out;       // forward
+  float* lse_out;     // forward
+  float* dq;          // backward outputs, in q's, k's and v's shapes
+  float* dk;
+  float* dv;
+  int64_t heads, q_len, k_len, dim;
+  int64_t causal_offset;
+  bool causal;
+  float scale;
+};
+
 enum ActivationKind { kGeluExact = 0, kGeluTanh = 1, kSilu = 2 };
 
 struct KernelTable {
@@ -167,6 +197,8 @@ struct KernelTable {
   void (*dropout)(const DropoutArgs&, int64_t begin, int64_t end);  // begin: a multiple of 16
   void (*adamw)(const AdamWArgs&, int64_t begin, int64_t end);
   void (*cached_attention)(const CachedAttentionArgs&, int64_t begin, int64_t end);  // (b, h) pairs
+  void (*attention)(const AttentionArgs&, int64_t begin, int64_t end);      // (b, h) pairs
+  void (*attention_vjp)(const AttentionArgs&, int64_t begin, int64_t end);  // (b, h) pairs
   // rows [row_begin, row_end) x panels [panel_begin, panel_end) of c
   void (*packed_gemm)(const PackedGemmArgs&, int64_t row_begin, int64_t row_end, int64_t panel_begin,
                       int64_t panel_end);

@@ -173,4 +173,38 @@ mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::
                    std::move(in));
 }
 
+mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                    const std::optional<mx::array>& mask, bool causal, int64_t causal_offset) {
+  for (auto [a, what] : {std::pair{&q, "q"}, std::pair{&k, "k"}, std::pair{&v, "v"}}) {
+    require_f32(*a, (std::string("attention ") + what).c_str());
+    if (a->ndim() != 4) throw std::invalid_argument(std::string("attention: ") + what + " must have shape (B, L, H, D)");
+  }
+  if (k.shape() != v.shape() || k.shape(0) != q.shape(0) || k.shape(2) != q.shape(2) || k.shape(3) != q.shape(3))
+    throw std::invalid_argument("attention: k and v must have shape (B, Lk, H, D) with q's B, H and D");
+  if (q.shape(3) % 16 != 0) throw std::invalid_argument("attention: D must be a multiple of 16");
+  if (k.shape(1) < 1) throw std::invalid_argument("attention: there must be at least one key");
+  if (mask && causal) throw std::invalid_argument("attention: give a mask or causal, not both");
+  auto s = cpu_stream();
+  std::vector<mx::array> in = {mx::contiguous(q, false, s), mx::contiguous(k, false, s), mx::contiguous(v, false, s)};
+  if (mask) {
+    if (mask->dtype() != mx::bool_ || mask->ndim() > 4)
+      throw std::invalid_argument("attention: the mask must be boolean with at most 4 axes");
+    // (B, H, Lq, Lk) with size-1 axes kept as they are: the kernel reads them with stride 0
+    mx::Shape full = {q.shape(0), q.shape(2), q.shape(1), k.shape(1)};
+    mx::Shape shape(4 - mask->ndim(), 1);
+    for (int d : mask->shape()) shape.push_back(d);
+    for (int i = 0; i < 4; ++i)
+      if (shape[i] != 1 && shape[i] != full[i])
+        throw std::invalid_argument("attention: the mask does not broadcast to (B, H, Lq, Lk)");
+    auto m = mx::reshape(*mask, shape, s);
+    shape[3] = full[3];
+    m = mx::broadcast_to(m, shape, s);
+    in.push_back(mx::contiguous(m, false, s));
+  }
+  auto outs = mx::array::make_arrays({q.shape(), {q.shape(0), q.shape(2), q.shape(1)}}, {mx::float32, mx::float32},
+                                     std::make_shared<Attention>(s, scale, causal, causal_offset, bool(mask)),
+                                     std::move(in));
+  return outs[0];
+}
+
 }  // namespace mlxt

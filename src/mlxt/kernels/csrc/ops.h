@@ -35,6 +35,13 @@ std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::a
 mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::array& values, int64_t len,
                            const std::optional<mx::array>& rows, const std::optional<mx::array>& mask, float scale);
 
+// Attention over whole sequences in the projections' layout: q (B, Lq, H, D), k, v (B, Lk, H, D)
+// float32, D a multiple of 16, Lk >= 1 -> softmax(scale q k^T) v as (B, Lq, H, D). mask: bool,
+// broadcastable to (B, H, Lq, Lk), true = keep; causal: key t kept for query i when
+// t <= i + causal_offset (a mask or causal, not both). Differentiable in q, k and v.
+mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                    const std::optional<mx::array>& mask, bool causal, int64_t causal_offset);
+
 // w (n, k) float32 -> (ceil(n / 64), k, 64), the layout packed_linear reads.
 mx::array pack_weight(const mx::array& w);
 // x (..., k) @ w^T + bias -> (..., n) for a weight w (n, k) packed as (ceil(n / 64), k, 64)

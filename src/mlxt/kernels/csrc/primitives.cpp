@@ -394,4 +394,92 @@ void CachedAttention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx:
   });
 }
 
+// ---- attention over whole sequences ----
+
+namespace {
+
+// The arguments common to both directions: shapes, the mask's strides (0 along its broadcast
+// axes) and the causal limit.
+AttentionArgs attention_args(const mx::array& q, const mx::array& k, const mx::array* mask, float scale, bool causal,
+                             int64_t offset) {
+  AttentionArgs a{};
+  a.q = q.data<float>();
+  a.k = k.data<float>();
+  if (mask) {
+    a.mask = mask->data<unsigned char>();
+    const int64_t lk = mask->shape(3), mi = mask->shape(2), mh = mask->shape(1);
+    a.mask_i = mi == 1 ? 0 : lk;
+    a.mask_h = mh == 1 ? 0 : mi * lk;
+    a.mask_b = mask->shape(0) == 1 ? 0 : mh * mi * lk;
+  }
+  a.heads = q.shape(2);
+  a.q_len = q.shape(1);
+  a.k_len = k.shape(1);
+  a.dim = q.shape(3);
+  a.causal = causal;
+  a.causal_offset = offset;
+  a.scale = scale;
+  return a;
+}
+
+// Work per pair for the pool's task size: the two (Lq, Lk, D) products.
+int64_t attention_work(const AttentionArgs& a) { return std::max<int64_t>(1, 2 * a.q_len * a.k_len * a.dim / 16); }
+
+}  // namespace
+
+void Attention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  for (auto& o : out) allocate(o);
+  AttentionArgs a = attention_args(in[0], in[1], has_mask_ ? &in[3] : nullptr, scale_, causal_, offset_);
+  a.v = in[2].data<float>();
+  a.o_out = out[0].data<float>();
+  a.lse_out = out[1].data<float>();
+  const int64_t pairs = int64_t(in[0].shape(0)) * a.heads;
+  enqueue(stream(), in, out, [a, pairs]() {
+    const auto& k = kernels();
+    over_rows(pairs, attention_work(a), [&](int64_t b, int64_t e) { k.attention(a, b, e); });
+  });
+}
+
+std::vector<mx::array> Attention::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
+                                      const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
+  std::vector<mx::array> in = {primals[0], primals[1], primals[2], outputs[0], outputs[1], contiguous_f32(cot[0])};
+  if (has_mask_) in.push_back(primals[3]);
+  auto grads = mx::array::make_arrays({primals[0].shape(), primals[1].shape(), primals[2].shape()},
+                                      {mx::float32, mx::float32, mx::float32},
+                                      std::make_shared<AttentionVJP>(stream(), scale_, causal_, offset_, has_mask_),
+                                      std::move(in));
+  std::vector<mx::array> result;
+  for (int i : argnums) result.push_back(i < 3 ? grads[i] : mx::zeros_like(primals[i]));
+  return result;
+}
+
+bool Attention::is_equivalent(const mx::Primitive& other) const {
+  auto& o = static_cast<const Attention&>(other);
+  return scale_ == o.scale_ && causal_ == o.causal_ && offset_ == o.offset_ && has_mask_ == o.has_mask_;
+}
+
+void AttentionVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
+  require_contiguous(in, name());
+  for (auto& o : out) allocate(o);
+  AttentionArgs a = attention_args(in[0], in[1], has_mask_ ? &in[6] : nullptr, scale_, causal_, offset_);
+  a.v = in[2].data<float>();
+  a.o = in[3].data<float>();
+  a.lse = in[4].data<float>();
+  a.dout = in[5].data<float>();
+  a.dq = out[0].data<float>();
+  a.dk = out[1].data<float>();
+  a.dv = out[2].data<float>();
+  const int64_t pairs = int64_t(in[0].shape(0)) * a.heads;
+  enqueue(stream(), in, out, [a, pairs]() {
+    const auto& k = kernels();
+    over_rows(pairs, 2 * attention_work(a), [&](int64_t b, int64_t e) { k.attention_vjp(a, b, e); });
+  });
+}
+
+bool AttentionVJP::is_equivalent(const mx::Primitive& other) const {
+  auto& o = static_cast<const AttentionVJP&>(other);
+  return scale_ == o.scale_ && causal_ == o.causal_ && offset_ == o.offset_ && has_mask_ == o.has_mask_;
+}
+
 }  // namespace mlxt

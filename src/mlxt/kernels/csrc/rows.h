@@ -362,4 +362,4 @@ void adamw(const AdamWArgs& a, int64_t begin, int64_t end) {
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
                                   activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, log_norm, dropout, adamw, \
-                                  cached_attention, packed_gemm, general_gemm};
+                                  cached_attention, full_attention, full_attention_vjp, packed_gemm, general_gemm};
