@@ -170,14 +170,14 @@ using mlxt::GemmArgs;
 #if defined(MLXT_GEMM_AVX512)
 
 template <int MR, bool TRANS>
-MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                              int ncols, bool add, float alpha) {
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t kc, float* c,
+                              int64_t ldc, int ncols, bool add, float alpha) {
   __m512 acc[MR][4];
   MLXT_UNROLL for (int i = 0; i < MR; ++i)
     MLXT_UNROLL for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[4];
-    MLXT_UNROLL for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + k * kPanel + 16 * j);
+    MLXT_UNROLL for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + k * ldb + 16 * j);
     MLXT_UNROLL for (int i = 0; i < MR; ++i) {
       __m512 av = _mm512_set1_ps(TRANS ? a[k * lda + i] : a[i * lda + k]);
       MLXT_UNROLL for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
@@ -198,13 +198,13 @@ MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64
 #elif defined(MLXT_GEMM_AVX2)
 
 template <int MR, bool TRANS>
-MLXT_INLINE void general_tile16(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                                int ncols, bool add, float alpha) {
+MLXT_INLINE void general_tile16(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t kc, float* c,
+                                int64_t ldc, int ncols, bool add, float alpha) {
   __m256 acc[MR][2];
   MLXT_UNROLL for (int i = 0; i < MR; ++i)
     MLXT_UNROLL for (int j = 0; j < 2; ++j) acc[i][j] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m256 b0 = _mm256_loadu_ps(b + k * kPanel), b1 = _mm256_loadu_ps(b + k * kPanel + 8);
+    __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
     MLXT_UNROLL for (int i = 0; i < MR; ++i) {
       __m256 av = _mm256_broadcast_ss(TRANS ? a + k * lda + i : a + i * lda + k);
       acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
@@ -224,22 +224,22 @@ MLXT_INLINE void general_tile16(const float* a, int64_t lda, const float* b, int
 }
 
 template <int MR, bool TRANS>
-MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                              int ncols, bool add, float alpha) {
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t kc, float* c,
+                              int64_t ldc, int ncols, bool add, float alpha) {
   for (int g = 0; g < kPanel / 16 && 16 * g < ncols; ++g)
-    general_tile16<MR, TRANS>(a, lda, b + 16 * g, kc, c + 16 * g, ldc, ncols - 16 * g, add, alpha);
+    general_tile16<MR, TRANS>(a, lda, b + 16 * g, ldb, kc, c + 16 * g, ldc, ncols - 16 * g, add, alpha);
 }
 
 #else
 
 template <int MR, bool TRANS>
-MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                              int ncols, bool add, float alpha) {
+MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t kc, float* c,
+                              int64_t ldc, int ncols, bool add, float alpha) {
   float acc[MR][kPanel] = {};
   for (int64_t k = 0; k < kc; ++k)
     for (int i = 0; i < MR; ++i) {
       float av = TRANS ? a[k * lda + i] : a[i * lda + k];
-      for (int j = 0; j < kPanel; ++j) acc[i][j] = std::fma(av, b[k * kPanel + j], acc[i][j]);
+      for (int j = 0; j < kPanel; ++j) acc[i][j] = std::fma(av, b[k * ldb + j], acc[i][j]);
     }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < ncols; ++j) {
@@ -259,20 +259,20 @@ void general_gemm_rows(const GemmArgs& g, int64_t row_begin, int64_t row_end, in
     const int64_t kc = std::min(kKBlock, g.k - k0);
     const bool add = g.accumulate || k0 > 0;
     for (int64_t p = panel_begin; p < panel_end; ++p) {
-      const float* b = g.bpack + p * g.k * kPanel + k0 * kPanel;
+      const float* b = g.bpack + p * g.panel_stride + k0 * g.ldb;
       const int ncols = int(std::min<int64_t>(kPanel, g.n - p * kPanel));
       float* c = g.c + p * kPanel;
       int64_t i = row_begin;
       for (; i + kTileRows <= row_end; i += kTileRows)
-        general_tile<kTileRows, TRANS>(g.a + i * rs + k0 * ks, g.lda, b, kc, c + i * g.ldc, g.ldc, ncols, add, g.alpha);
+        general_tile<kTileRows, TRANS>(g.a + i * rs + k0 * ks, g.lda, b, g.ldb, kc, c + i * g.ldc, g.ldc, ncols, add, g.alpha);
       const float* a = g.a + i * rs + k0 * ks;
       float* ci = c + i * g.ldc;
       switch (row_end - i) {
-        case 1: general_tile<1, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
-        case 2: general_tile<2, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
-        case 3: general_tile<3, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
-        case 4: general_tile<4, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
-        case 5: general_tile<5, TRANS>(a, g.lda, b, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 1: general_tile<1, TRANS>(a, g.lda, b, g.ldb, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 2: general_tile<2, TRANS>(a, g.lda, b, g.ldb, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 3: general_tile<3, TRANS>(a, g.lda, b, g.ldb, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 4: general_tile<4, TRANS>(a, g.lda, b, g.ldb, kc, ci, g.ldc, ncols, add, g.alpha); break;
+        case 5: general_tile<5, TRANS>(a, g.lda, b, g.ldb, kc, ci, g.ldc, ncols, add, g.alpha); break;
         default: break;
       }
     }

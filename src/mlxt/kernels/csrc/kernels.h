@@ -117,13 +117,16 @@ struct PackedGemmArgs {
 };
 
 // The general product (sgemm.cpp): c (m, n) = alpha op(a) b [+ c], where op(a) is a (m, k) or,
-// with trans_a, the transpose of a (k, m), read in place, and b (k, n) was copied per call into
-// panels of kPanel columns, bpack[p][kk][j] = b[kk][p * kPanel + j] (zeros past n).
+// with trans_a, the transpose of a (k, m), read in place, and panel p of b (k, n), its columns
+// p * kPanel ..., has row kk at bpack + p * panel_stride + kk * ldb: either b itself (ldb its
+// row stride, panel_stride = kPanel; n a multiple of kPanel) or b copied per call into panels,
+// bpack[p][kk][j] = b[kk][p * kPanel + j] (ldb = kPanel, panel_stride = k * kPanel, zeros past n).
 struct GemmArgs {
   const float* a;
   int64_t lda;
   bool trans_a;
-  const float* bpack;  // (ceil(n / kPanel), k, kPanel)
+  const float* bpack;
+  int64_t ldb, panel_stride;
   float* c;            // (m, n), row stride ldc
   int64_t ldc, m, n, k;  // k >= 1
   float alpha;
