@@ -202,7 +202,7 @@ mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, 
     in.push_back(mx::contiguous(m, false, s));
   }
   auto outs = mx::array::make_arrays({q.shape(), {q.shape(0), q.shape(2), q.shape(1)}}, {mx::float32, mx::float32},
-                                     std::make_shared<Attention>(s, scale, causal, causal_offset, bool(mask)),
+                                     std::make_shared<Attention>(s, AttentionSettings{scale, causal, causal_offset, bool(mask)}),
                                      std::move(in));
   return outs[0];
 }

@@ -400,8 +400,7 @@ namespace {
 
 // The arguments common to both directions: shapes, the mask's strides (0 along its broadcast
 // axes) and the causal limit.
-AttentionArgs attention_args(const mx::array& q, const mx::array& k, const mx::array* mask, float scale, bool causal,
-                             int64_t offset) {
+AttentionArgs attention_args(const mx::array& q, const mx::array& k, const mx::array* mask, const AttentionSettings& st) {
   AttentionArgs a{};
   a.q = q.data<float>();
   a.k = k.data<float>();
@@ -416,9 +415,9 @@ AttentionArgs attention_args(const mx::array& q, const mx::array& k, const mx::a
   a.q_len = q.shape(1);
   a.k_len = k.shape(1);
   a.dim = q.shape(3);
-  a.causal = causal;
-  a.causal_offset = offset;
-  a.scale = scale;
+  a.causal = st.causal;
+  a.causal_offset = st.causal_offset;
+  a.scale = st.scale;
   return a;
 }
 
@@ -430,7 +429,7 @@ int64_t attention_work(const AttentionArgs& a) { return std::max<int64_t>(1, 2 *
 void Attention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
   require_contiguous(in, name());
   for (auto& o : out) allocate(o);
-  AttentionArgs a = attention_args(in[0], in[1], has_mask_ ? &in[3] : nullptr, scale_, causal_, offset_);
+  AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[3] : nullptr, settings_);
   a.v = in[2].data<float>();
   a.o_out = out[0].data<float>();
   a.lse_out = out[1].data<float>();
@@ -444,25 +443,20 @@ void Attention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array
 std::vector<mx::array> Attention::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                       const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
   std::vector<mx::array> in = {primals[0], primals[1], primals[2], outputs[0], outputs[1], contiguous_f32(cot[0])};
-  if (has_mask_) in.push_back(primals[3]);
+  if (settings_.has_mask) in.push_back(primals[3]);
   auto grads = mx::array::make_arrays({primals[0].shape(), primals[1].shape(), primals[2].shape()},
                                       {mx::float32, mx::float32, mx::float32},
-                                      std::make_shared<AttentionVJP>(stream(), scale_, causal_, offset_, has_mask_),
+                                      std::make_shared<AttentionVJP>(stream(), settings_),
                                       std::move(in));
   std::vector<mx::array> result;
   for (int i : argnums) result.push_back(i < 3 ? grads[i] : mx::zeros_like(primals[i]));
   return result;
 }
 
-bool Attention::is_equivalent(const mx::Primitive& other) const {
-  auto& o = static_cast<const Attention&>(other);
-  return scale_ == o.scale_ && causal_ == o.causal_ && offset_ == o.offset_ && has_mask_ == o.has_mask_;
-}
-
 void AttentionVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
   require_contiguous(in, name());
   for (auto& o : out) allocate(o);
-  AttentionArgs a = attention_args(in[0], in[1], has_mask_ ? &in[6] : nullptr, scale_, causal_, offset_);
+  AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[6] : nullptr, settings_);
   a.v = in[2].data<float>();
   a.o = in[3].data<float>();
   a.lse = in[4].data<float>();
@@ -475,11 +469,6 @@ void AttentionVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::ar
     const auto& k = kernels();
     over_rows(pairs, 2 * attention_work(a), [&](int64_t b, int64_t e) { k.attention_vjp(a, b, e); });
   });
-}
-
-bool AttentionVJP::is_equivalent(const mx::Primitive& other) const {
-  auto& o = static_cast<const AttentionVJP&>(other);
-  return scale_ == o.scale_ && causal_ == o.causal_ && offset_ == o.offset_ && has_mask_ == o.has_mask_;
 }
 
 }  // namespace mlxt

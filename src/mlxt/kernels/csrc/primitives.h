@@ -206,44 +206,49 @@ class CachedAttention : public mx::Primitive {
   bool has_rows_, has_mask_;
 };
 
+// What both attention primitives are built with (and compared by).
+struct AttentionSettings {
+  float scale;
+  bool causal;
+  int64_t causal_offset;
+  bool has_mask;
+  bool operator==(const AttentionSettings&) const = default;
+};
+
 // inputs q (B, Lq, H, D), k, v (B, Lk, H, D) [, mask (1 or B, 1 or H, 1 or Lq, Lk) bool] ->
 // o (B, Lq, H, D), lse (B, H, Lq): attention over whole sequences (kernels.h, AttentionArgs).
 // lse is kept for the backward pass and has no gradient of its own.
 class Attention : public mx::Primitive {
  public:
-  Attention(mx::Stream s, float scale, bool causal, int64_t causal_offset, bool has_mask)
-      : mx::Primitive(s), scale_(scale), causal_(causal), offset_(causal_offset), has_mask_(has_mask) {}
+  Attention(mx::Stream s, AttentionSettings settings) : mx::Primitive(s), settings_(settings) {}
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
   MLXT_NO_GPU
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
                              const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override;
   const char* name() const override { return "MlxtAttention"; }
-  bool is_equivalent(const mx::Primitive& other) const override;
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return settings_ == static_cast<const Attention&>(other).settings_;
+  }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
     return {in[0].shape(), {in[0].shape(0), in[0].shape(2), in[0].shape(1)}};
   }
-  float scale_;
-  bool causal_;
-  int64_t offset_;
-  bool has_mask_;
+  AttentionSettings settings_;
 };
 
 // inputs q, k, v, o, lse, cotangent of o [, mask] -> dq, dk, dv
 class AttentionVJP : public mx::Primitive {
  public:
-  AttentionVJP(mx::Stream s, float scale, bool causal, int64_t causal_offset, bool has_mask)
-      : mx::Primitive(s), scale_(scale), causal_(causal), offset_(causal_offset), has_mask_(has_mask) {}
+  AttentionVJP(mx::Stream s, AttentionSettings settings) : mx::Primitive(s), settings_(settings) {}
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
   MLXT_NO_GPU
   const char* name() const override { return "MlxtAttentionVJP"; }
-  bool is_equivalent(const mx::Primitive& other) const override;
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return settings_ == static_cast<const AttentionVJP&>(other).settings_;
+  }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
     return {in[0].shape(), in[1].shape(), in[2].shape()};
   }
-  float scale_;
-  bool causal_;
-  int64_t offset_;
-  bool has_mask_;
+  AttentionSettings settings_;
 };
 
 // input w (n, k) -> packed (ceil(n / kPanel), k, kPanel): the layout PackedLinear reads.
