@@ -31,6 +31,7 @@ import common
 import mlx.core as mx
 import numpy as np
 
+from mlxt import kernels
 from mlxt.model import ModelConfig, attention, build_model
 from mlxt.train.adamw import AdamW
 from mlxt.train.step import TrainStep
@@ -107,9 +108,14 @@ def attention_function(fn):
 
 @contextmanager
 def kernels_enabled(on: bool):
-    """Run with mlxt's native kernels on or off (`mlxt.kernels.use_native`, read while tracing)."""
+    """Run with mlxt's native kernels on or off (`mlxt.kernels.use_native`, read while tracing).
+
+    `use_native` also routes MLX's float32 products (to the kernels' product, or to OpenBLAS
+    with the kernels off); a compiled step calls it only while tracing, so it is called here on
+    every switch: otherwise the runner traced last would choose the products of both."""
     saved = os.environ.get("MLXT_KERNELS")
     os.environ["MLXT_KERNELS"] = "1" if on else "0"
+    kernels.use_native()
     try:
         yield
     finally:
@@ -117,6 +123,7 @@ def kernels_enabled(on: bool):
             del os.environ["MLXT_KERNELS"]
         else:
             os.environ["MLXT_KERNELS"] = saved
+        kernels.use_native()
 
 
 class MlxRunner:
@@ -213,6 +220,12 @@ def time_steps(runner, batches: list[dict]) -> list[list[float]]:
     return times
 
 
+def settle(seconds: float = 0.3) -> None:
+    """Pause before timing the next runner: the one before may leave threads spinning for a
+    while (OpenBLAS's with the kernels off, PyTorch's OpenMP pool), taking cores from it."""
+    time.sleep(seconds)
+
+
 def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompiled: bool = True) -> list[list]:
     batches = make_batches(case, 4)
     runners = {"mlxt": MlxRunner(case)}
@@ -227,8 +240,10 @@ def bench_case(case: Case, peak_gflops: float, rounds: int, steps: int, uncompil
             time_steps(runner, batches[:3])
         for r in range(rounds):
             order = [(r + i) % len(batches) for i in range(steps)]
+            settle()
             times["torch eager"] += worker.steps(order)
             for name, runner in runners.items():
+                settle()
                 times[name] += time_steps(runner, [batches[i] for i in order])
     finally:
         worker.close()

@@ -245,7 +245,35 @@ def adamw(p, g, m, v, hyper):
     """One AdamW step of float32 ``p`` with gradient ``g`` and moments ``m``, ``v``: returns
     ``(p', m', v')``; ``hyper`` is float32 ``[1 - lr wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t),
     1 / sqrt(1 - b2^t), eps]``. Native only (`mlxt.train.adamw.AdamW` checks `use_native()`)."""
-    return tuple(_lib.adamw(p, g, m, v, hyper))
+    import mlx.core as mx
+
+    one = mx.array(1.0, mx.float32)
+    return tuple(_lib.adamw([p], [g], [m], [v], hyper, one, one, 0.0))
+
+
+ADAMW_GROUP = 8  # parameters per AdamW node (a node's n outputs cost MLX O(n^2) bookkeeping)
+
+
+def adamw_group(params, grads, ms, vs, hyper, count=1.0, max_norm: float = 0.0):
+    """One AdamW step of lists of float32 parameters, gradients and moments: the gradients are
+    divided by ``max(count, 1)`` and, when ``max_norm > 0``, scaled by ``min(max_norm / (norm +
+    1e-6), 1)`` where ``norm`` is their global L2 norm (as `mlx.optimizers.clip_grad_norm`).
+    Returns ``(params', ms', vs', norm)``: one norm node and one update node per
+    `ADAMW_GROUP` parameters. Native only."""
+    import mlx.core as mx
+
+    count = count if isinstance(count, mx.array) else mx.array(count, mx.float32)
+    norm = _lib.grad_norm(list(grads), count)
+    new_p, new_m, new_v = [], [], []
+    for i in range(0, len(params), ADAMW_GROUP):
+        part = slice(i, i + ADAMW_GROUP)
+        out = _lib.adamw(list(params[part]), list(grads[part]), list(ms[part]), list(vs[part]), hyper, count, norm,
+                         float(max_norm))
+        n = len(out) // 3
+        new_p += out[:n]
+        new_m += out[n:2 * n]
+        new_v += out[2 * n:]
+    return new_p, new_m, new_v, norm
 
 
 def top_k(x, k: int):

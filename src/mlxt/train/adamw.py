@@ -1,5 +1,4 @@
-"""AdamW with decoupled weight decay and bias correction, its update one native kernel per
-parameter on the CPU.
+"""AdamW with decoupled weight decay and bias correction, its update one native kernel on the CPU.
 
 MLX's `optim.AdamW` updates each parameter with a handful of elementwise ops (compiled into one
 loop on one thread inside the train step); the native kernel (`mlxt.kernels.adamw`) does the
@@ -7,6 +6,11 @@ same arithmetic, in the same order, vectorised and split over the kernels' threa
 the new parameter and moments into the old buffers when nothing else holds them. Off the CPU,
 with the kernels disabled or for other dtypes, MLX's own update runs. Its state (``m``, ``v``,
 ``step``, ``learning_rate``) is MLX's, so checkpoints are the same either way.
+
+`AdamW.update_clipped` is the train step's end: dividing the summed gradients by the token count,
+clipping their global norm and updating every parameter. A model has tens to hundreds of
+parameters, and done op by op that is several small graph nodes per parameter, each a task on
+MLX's CPU stream; on the kernels it is one node for the whole model.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 from typing import Callable, Sequence, Union
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_map
 
 from mlxt import kernels
 
@@ -52,3 +58,35 @@ class AdamW(optim.AdamW):
             self._hyper = self._hyperparameters()
         parameter, state["m"], state["v"] = kernels.adamw(parameter, gradient, m, v, self._hyper)
         return parameter
+
+    def update_clipped(self, model: nn.Module, gradients: dict, count: mx.array, max_norm: float = 0.0):
+        """``update(model, g / max(count, 1))`` with the divided gradients clipped to global L2
+        norm ``max_norm`` first (0: not clipped), as `optim.clip_grad_norm` clips; returns their
+        norm. One native node for all parameters (`mlxt.kernels.adamw_group`); None, with
+        nothing done, where the kernels do not apply (the caller then runs MLX's ops)."""
+        if not (kernels.use_native() and all(g.dtype == mx.float32 for _, g in tree_flatten(gradients))):
+            return None
+        leaves = []  # (gradient, parameter, its state), in the order tree_map visits them
+        tree_map(lambda g, p, s: leaves.append((g, p, s)), gradients, model, self._state_for(gradients))
+        if not leaves or any(p.dtype != mx.float32 for _, p, _ in leaves):
+            return None
+        self._advance(gradients)
+        params, ms, vs, norm = kernels.adamw_group(
+            [p for _, p, _ in leaves], [g for g, _, _ in leaves], [s["m"] for _, _, s in leaves],
+            [s["v"] for _, _, s in leaves], self._hyperparameters(), count, max_norm)
+        for (_, _, state), m, v in zip(leaves, ms, vs):
+            state["m"], state["v"] = m, v
+        new = iter(params)
+        model.update(tree_map(lambda _: next(new), gradients))
+        return norm
+
+    def _state_for(self, gradients: dict) -> dict:
+        if not self._initialized:
+            self.init(gradients)
+        return self.state
+
+    def _advance(self, gradients: dict) -> None:
+        """What `optim.Optimizer.apply_gradients` does before updating: scheduled values, step + 1."""
+        for param, scheduler in self._schedulers.items():
+            self.state[param] = scheduler(self.step)
+        self.state["step"] = self.step + 1

@@ -59,13 +59,7 @@ class TrainStep:
         def apply(grads, loss, count):
             if reduce_grads is not None:
                 grads, loss, count = reduce_grads(grads, loss, count)
-            grads = tree_map(lambda g: g / mx.maximum(count, 1.0), grads)
-            if clip_norm > 0:
-                grads, norm = optim.clip_grad_norm(grads, clip_norm)
-            else:
-                norm = mx.sqrt(sum(mx.sum(g * g) for g in _leaves(grads)))
-            optimizer.update(model, grads)
-            return loss, count, norm
+            return loss, count, normalise_clip_update(optimizer, model, grads, count, clip_norm)
 
         def fused(batch):
             (loss, count), grads = value_and_grad(batch)
@@ -96,6 +90,24 @@ class TrainStep:
                 total_grads = tree_map(mx.add, total_grads, grads)
             mx.eval(total_loss, total_count, total_grads)
         return self._apply(total_grads, total_loss, total_count)
+
+
+def normalise_clip_update(optimizer: optim.Optimizer, model: nn.Module, grads: dict, count: mx.array,
+                          clip_norm: float) -> mx.array:
+    """Update ``model`` with ``grads / max(count, 1)``, clipped to global norm ``clip_norm`` when
+    that is > 0; returns the norm of the divided gradients. mlxt's `AdamW` does it in one native
+    node on the CPU (`AdamW.update_clipped`); otherwise MLX's ops do."""
+    fused = getattr(optimizer, "update_clipped", None)
+    norm = fused(model, grads, count, clip_norm) if fused is not None else None
+    if norm is not None:
+        return norm
+    grads = tree_map(lambda g: g / mx.maximum(count, 1.0), grads)
+    if clip_norm > 0:
+        grads, norm = optim.clip_grad_norm(grads, clip_norm)
+    else:
+        norm = mx.sqrt(sum(mx.sum(g * g) for g in _leaves(grads)))
+    optimizer.update(model, grads)
+    return norm
 
 
 def _leaves(tree):

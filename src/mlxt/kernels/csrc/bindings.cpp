@@ -70,9 +70,12 @@ NB_MODULE(_ext, m) {
   m.def("activation", &mlxt::activation, "x"_a, "kind"_a);
   m.def("cross_entropy", &mlxt::cross_entropy, "logits"_a, "targets"_a, "smoothing"_a);
   m.def("dropout", &mlxt::dropout, "x"_a, "key"_a, "p"_a);
-  m.def("adamw", &mlxt::adamw, "p"_a, "g"_a, "m"_a, "v"_a, "hyper"_a,
-        "One AdamW step: (p', m', v') from float32 p, g, m, v and hyper = [1 - lr wd, b1, 1 - b1, b2, "
-        "1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps].");
+  m.def("grad_norm", &mlxt::grad_norm, "grads"_a, "count"_a,
+        "The global L2 norm of float32 gradients (a list) divided by max(count, 1).");
+  m.def("adamw", &mlxt::adamw, "params"_a, "grads"_a, "m"_a, "v"_a, "hyper"_a, "count"_a, "norm"_a, "max_norm"_a,
+        "One AdamW step of float32 parameters (lists params, grads, m, v) with the gradients divided by "
+        "max(count, 1) and, when max_norm > 0, scaled by min(max_norm / (norm + 1e-6), 1); hyper = "
+        "[1 - lr wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps]. Returns params', m', v'.");
   m.def("packed_linear", &mlxt::packed_linear, "x"_a, "packed"_a, "bias"_a = nb::none(), "n"_a,
         "x (..., k) @ w^T + bias for a weight w (n, k) packed as (ceil(n / 64), k, 64); inference only.");
   m.def("cached_attention", &mlxt::cached_attention, "q"_a, "keys"_a, "values"_a, "len"_a, "rows"_a = nb::none(),

@@ -93,7 +93,9 @@ struct DropoutArgs {
 // the order of operations of MLX's `optim.AdamW` (bias_correction=True), so results match it:
 //   p1 = p * decay;  m' = b1 m + (1 - b1) g;  v' = b2 v + (1 - b2) g^2;
 //   p' = p1 - (c1 m') / (sqrt(v') c2 + eps)
-// with decay = 1 - lr wd, c1 = lr / (1 - b1^t), c2 = 1 / sqrt(1 - b2^t) computed by the caller.
+// with decay = 1 - lr wd, c1 = lr / (1 - b1^t), c2 = 1 / sqrt(1 - b2^t) computed by the caller,
+// and g = (raw g / g_divisor) * g_scale: the train step's per-token normalisation and gradient
+// clipping (1 and 1 leave g exactly as it is).
 struct AdamWArgs {
   const float* p;
   const float* g;
@@ -103,6 +105,7 @@ struct AdamWArgs {
   float* m_out;
   float* v_out;
   float decay, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps;
+  float g_divisor, g_scale;
 };
 
 // c (m, n) = a (m, k) @ w^T + bias for a weight w (n, k) prepacked into ceil(n / kPanel) panels
@@ -199,6 +202,7 @@ struct KernelTable {
   void (*log_norm)(const LogNormArgs&, int64_t begin, int64_t end);
   void (*dropout)(const DropoutArgs&, int64_t begin, int64_t end);  // begin: a multiple of 16
   void (*adamw)(const AdamWArgs&, int64_t begin, int64_t end);
+  float (*sum_squares)(const float* x, int64_t count, float divisor);  // sum of (x / divisor)^2
   void (*cached_attention)(const CachedAttentionArgs&, int64_t begin, int64_t end);  // (b, h) pairs
   void (*attention)(const AttentionArgs&, int64_t begin, int64_t end);      // (b, h) pairs
   void (*attention_vjp)(const AttentionArgs&, int64_t begin, int64_t end);  // (b, h) pairs

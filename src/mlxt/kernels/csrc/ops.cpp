@@ -1,3 +1,4 @@
+#include <cmath>
 #include "ops.h"
 
 #include <stdexcept>
@@ -17,13 +18,6 @@ mx::Stream cpu_stream() {
   return s;
 }
 
-// a itself when it is already evaluated and row-contiguous (a weight, a bias): one graph node
-// fewer per call, which counts at a decoding step of a small model; else a contiguous copy.
-mx::array contiguous_arg(const mx::array& a, mx::Stream s) {
-  if (a.status() == mx::array::Status::available && a.flags().row_contiguous) return a;
-  return mx::contiguous(a, false, s);
-}
-
 void require_f32(const mx::array& a, const char* what) {
   if (a.dtype() != mx::float32) throw std::invalid_argument(std::string(what) + ": expected float32");
 }
@@ -38,8 +32,8 @@ mx::array layer_norm(const mx::array& x, const mx::array& weight, const mx::arra
     if (p->ndim() != 1 || p->shape(0) != d)
       throw std::invalid_argument("layer_norm: weight and bias must have shape (" + std::to_string(d) + ",)");
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(x, false, s), mx::contiguous(mx::astype(weight, mx::float32, s), false, s),
-                               mx::contiguous(mx::astype(bias, mx::float32, s), false, s)};
+  std::vector<mx::array> in = {x, mx::astype(weight, mx::float32, s),
+                               mx::astype(bias, mx::float32, s)};
   return mx::array(x.shape(), mx::float32, std::make_shared<LayerNorm>(s, eps), std::move(in));
 }
 
@@ -47,11 +41,11 @@ mx::array softmax(const mx::array& x, const std::optional<mx::array>& mask, bool
   require_f32(x, "softmax x");
   if (mask && causal) throw std::invalid_argument("softmax: give a mask or causal, not both");
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(x, false, s)};
+  std::vector<mx::array> in = {x};
   int mode = causal ? 2 : 0;
   if (mask) {
     if (mask->dtype() != mx::bool_) throw std::invalid_argument("softmax: the mask must be boolean");
-    in.push_back(mx::contiguous(mx::broadcast_to(*mask, x.shape(), s), false, s));
+    in.push_back(mx::broadcast_to(*mask, x.shape(), s));
     mode = 1;
   }
   if (causal && x.ndim() < 2) throw std::invalid_argument("softmax: a causal mask needs (..., queries, keys)");
@@ -62,7 +56,7 @@ mx::array activation(const mx::array& x, int kind) {
   require_f32(x, "activation x");
   if (kind < 0 || kind > 2) throw std::invalid_argument("activation: unknown kind");
   auto s = cpu_stream();
-  return mx::array(x.shape(), mx::float32, std::make_shared<Activation>(s, kind), {mx::contiguous(x, false, s)});
+  return mx::array(x.shape(), mx::float32, std::make_shared<Activation>(s, kind), {x});
 }
 
 mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float smoothing) {
@@ -75,8 +69,8 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float
   auto s = cpu_stream();
   int rows = 1;
   for (int n : lead) rows *= n;
-  auto x = mx::contiguous(mx::reshape(logits, {rows, vocab}, s), false, s);
-  auto t = mx::contiguous(mx::reshape(mx::astype(targets, mx::int32, s), {rows}, s), false, s);
+  auto x = mx::reshape(logits, {rows, vocab}, s);
+  auto t = mx::reshape(mx::astype(targets, mx::int32, s), {rows}, s);
   auto loss = mx::array({rows}, mx::float32, std::make_shared<CrossEntropy>(s, smoothing), {x, t});
   return mx::reshape(loss, lead, s);
 }
@@ -88,21 +82,57 @@ mx::array dropout(const mx::array& x, const mx::array& key, float p) {
     throw std::invalid_argument("dropout: key must be a uint32 array of shape (2,)");
   auto s = cpu_stream();
   return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(s, p),
-                   {mx::contiguous(x, false, s), mx::contiguous(key, false, s)});
+                   {x, key});
 }
 
-std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::array& m, const mx::array& v,
-                             const mx::array& hyper) {
-  for (auto* a : {&p, &g, &m, &v}) {
-    require_f32(*a, "adamw");
-    if (a->shape() != p.shape()) throw std::invalid_argument("adamw: p, g, m and v must have the same shape");
-  }
-  if (hyper.ndim() != 1 || hyper.shape(0) != 8) throw std::invalid_argument("adamw: hyper must have shape (8,)");
+namespace {
+
+mx::array scalar_f32(const mx::array& a, const char* what, mx::Stream s) {
+  if (a.size() != 1) throw std::invalid_argument(std::string(what) + " must be a single number");
+  return mx::reshape(mx::astype(a, mx::float32, s), {}, s);
+}
+
+}  // namespace
+
+mx::array grad_norm(const std::vector<mx::array>& g, const mx::array& count) {
+  if (g.empty()) throw std::invalid_argument("grad_norm: no gradients");
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(p, false, s), mx::contiguous(g, false, s), mx::contiguous(m, false, s),
-                               mx::contiguous(v, false, s), mx::contiguous(mx::astype(hyper, mx::float32, s), false, s)};
-  return mx::array::make_arrays({p.shape(), p.shape(), p.shape()}, {mx::float32, mx::float32, mx::float32},
-                                std::make_shared<AdamW>(s), std::move(in));
+  std::vector<mx::array> in;
+  for (const auto& a : g) {
+    require_f32(a, "grad_norm");
+    in.push_back(a);
+  }
+  in.push_back(scalar_f32(count, "grad_norm: count", s));
+  return mx::array({}, mx::float32, std::make_shared<GradNorm>(s), std::move(in));
+}
+
+std::vector<mx::array> adamw(const std::vector<mx::array>& p, const std::vector<mx::array>& g,
+                             const std::vector<mx::array>& m, const std::vector<mx::array>& v, const mx::array& hyper,
+                             const mx::array& count, const mx::array& norm, float max_norm) {
+  if (p.empty()) throw std::invalid_argument("adamw: no parameters");
+  if (g.size() != p.size() || m.size() != p.size() || v.size() != p.size())
+    throw std::invalid_argument("adamw: params, grads, m and v must be lists of the same length");
+  if (hyper.ndim() != 1 || hyper.shape(0) != 8) throw std::invalid_argument("adamw: hyper must have shape (8,)");
+  if (!(max_norm >= 0.0f) || std::isinf(max_norm)) throw std::invalid_argument("adamw: max_norm must be >= 0");
+  auto s = cpu_stream();
+  std::vector<mx::array> in;
+  for (const auto* list : {&p, &g, &m, &v})
+    for (size_t i = 0; i < p.size(); ++i) {
+      const mx::array& a = (*list)[i];
+      require_f32(a, "adamw");
+      if (a.shape() != p[i].shape())
+        throw std::invalid_argument("adamw: each gradient and moment must have its parameter's shape");
+      in.push_back(a);
+    }
+  in.push_back(mx::astype(hyper, mx::float32, s));
+  in.push_back(scalar_f32(count, "adamw: count", s));
+  in.push_back(scalar_f32(norm, "adamw: norm", s));
+  std::vector<mx::Shape> shapes;
+  for (int part = 0; part < 3; ++part)
+    for (const auto& a : p) shapes.push_back(a.shape());
+  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
+  return mx::array::make_arrays(std::move(shapes), std::move(dtypes), std::make_shared<AdamW>(s, max_norm),
+                                std::move(in));
 }
 
 mx::array packed_linear(const mx::array& x, const mx::array& packed, const std::optional<mx::array>& bias,
@@ -123,12 +153,12 @@ mx::array packed_linear(const mx::array& x, const mx::array& packed, const std::
   int rows = 1;
   for (int d : lead) rows *= d;
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(mx::reshape(x, {rows, k}, s), false, s), contiguous_arg(packed, s)};
+  std::vector<mx::array> in = {mx::reshape(x, {rows, k}, s), packed};
   if (bias) {
     require_f32(*bias, "packed_linear bias");
     if (bias->ndim() != 1 || bias->shape(0) != n)
       throw std::invalid_argument("packed_linear: bias must have shape (" + std::to_string(n) + ",)");
-    in.push_back(contiguous_arg(*bias, s));
+    in.push_back(*bias);
   }
   auto out = mx::array({rows, int(n)}, mx::float32, std::make_shared<PackedLinear>(s, n), std::move(in));
   lead.push_back(int(n));
@@ -142,7 +172,7 @@ mx::array pack_weight(const mx::array& w) {
   auto s = cpu_stream();
   const int panels = int((w.shape(0) + kPanel - 1) / kPanel);
   return mx::array({panels, w.shape(1), int(kPanel)}, mx::float32, std::make_shared<PackWeight>(s),
-                   {mx::contiguous(w, false, s)});
+                   {w});
 }
 
 mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::array& values, int64_t len,
@@ -156,18 +186,18 @@ mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::
   if (len < 1 || len > keys.shape(2)) throw std::invalid_argument("cached_attention: len must be in [1, cap]");
   const int B = q.shape(0);
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(q, false, s), mx::contiguous(keys, false, s), mx::contiguous(values, false, s)};
+  std::vector<mx::array> in = {q, keys, values};
   if (rows) {
     if (rows->dtype() != mx::int32 || rows->ndim() != 2 || rows->shape(0) != B || rows->shape(1) < len)
       throw std::invalid_argument("cached_attention: rows must be int32 of shape (B, >= len)");
-    in.push_back(mx::contiguous(*rows, false, s));
+    in.push_back(*rows);
   } else if (keys.shape(0) != B) {
     throw std::invalid_argument("cached_attention: without rows, keys must have q's batch size");
   }
   if (mask) {
     if (mask->dtype() != mx::bool_ || mask->ndim() != 2 || mask->shape(0) != B || mask->shape(1) != len)
       throw std::invalid_argument("cached_attention: mask must be bool of shape (B, len)");
-    in.push_back(mx::contiguous(*mask, false, s));
+    in.push_back(*mask);
   }
   return mx::array(q.shape(), mx::float32, std::make_shared<CachedAttention>(s, len, scale, bool(rows), bool(mask)),
                    std::move(in));
@@ -185,7 +215,7 @@ mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, 
   if (k.shape(1) < 1) throw std::invalid_argument("attention: there must be at least one key");
   if (mask && causal) throw std::invalid_argument("attention: give a mask or causal, not both");
   auto s = cpu_stream();
-  std::vector<mx::array> in = {mx::contiguous(q, false, s), mx::contiguous(k, false, s), mx::contiguous(v, false, s)};
+  std::vector<mx::array> in = {q, k, v};
   if (mask) {
     if (mask->dtype() != mx::bool_ || mask->ndim() > 4)
       throw std::invalid_argument("attention: the mask must be boolean with at most 4 axes");
@@ -199,7 +229,7 @@ mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, 
     auto m = mx::reshape(*mask, shape, s);
     shape[3] = full[3];
     m = mx::broadcast_to(m, shape, s);
-    in.push_back(mx::contiguous(m, false, s));
+    in.push_back(m);
   }
   auto outs = mx::array::make_arrays({q.shape(), {q.shape(0), q.shape(2), q.shape(1)}}, {mx::float32, mx::float32},
                                      std::make_shared<Attention>(s, AttentionSettings{scale, causal, causal_offset, bool(mask)}),

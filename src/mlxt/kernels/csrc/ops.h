@@ -23,11 +23,17 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets, float
 // (uint32, shape (2,)) and each element's index (kernels.h, DropoutArgs).
 mx::array dropout(const mx::array& x, const mx::array& key, float p);
 
-// One AdamW step of float32 parameter p with gradient g and moments m, v (all the same shape);
-// hyper: float32 (8,) = [1 - lr wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps].
-// Returns (p', m', v').
-std::vector<mx::array> adamw(const mx::array& p, const mx::array& g, const mx::array& m, const mx::array& v,
-                             const mx::array& hyper);
+// The global L2 norm () of the float32 gradients g divided by max(count, 1).
+mx::array grad_norm(const std::vector<mx::array>& g, const mx::array& count);
+
+// One AdamW step of the float32 parameters p with gradients g and moments m, v (lists of the
+// same length, each g[i], m[i], v[i] shaped as p[i]); hyper: float32 (8,) = [1 - lr wd, b1,
+// 1 - b1, b2, 1 - b2, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), eps]. The gradients are divided by
+// max(count, 1) and, when max_norm > 0, scaled by min(max_norm / (norm + 1e-6), 1) (norm: the
+// grad_norm of all the model's gradients). Returns p', then m', then v' (n each).
+std::vector<mx::array> adamw(const std::vector<mx::array>& p, const std::vector<mx::array>& g,
+                             const std::vector<mx::array>& m, const std::vector<mx::array>& v, const mx::array& hyper,
+                             const mx::array& count, const mx::array& norm, float max_norm);
 
 // Decoding's attention: q (B, H, 1, D) over the first `len` positions of the caches keys, values
 // (Bk, H, cap, D); rows (B, >= len) int32: the batch row holding each position of row b's

@@ -1,6 +1,9 @@
 #include "primitives.h"
 
 #include <algorithm>
+#include <optional>
+#include <cstring>
+#include <cmath>
 #include <vector>
 
 #include "kernels.h"
@@ -19,24 +22,90 @@ constexpr int64_t kNormBlock = 64;
 
 int64_t rows_of(const mx::array& a) { return a.ndim() == 0 ? 1 : int64_t(a.size() / a.shape(-1)); }
 
-void require_contiguous(const std::vector<mx::array>& in, const char* who) {
-  for (auto& a : in)
-    if (!a.flags().row_contiguous)
-      throw std::runtime_error(std::string(who) + ": inputs must be row-contiguous");
+// dst (rows, cols) = src^T for src (cols, rows) row-major, in cache-sized square blocks.
+template <class T>
+void transpose_copy(const T* src, T* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t kBlock = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+      for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) dst[r * cols + c] = src[c * rows + r];
 }
+
+template <class T>
+void strided_copy(const T* src, T* dst, const mx::Shape& shape, const mx::Strides& strides) {
+  const int nd = int(shape.size());
+  int64_t total = 1;
+  for (auto d : shape) total *= d;
+  if (total == 0) return;
+  if (nd == 0) {
+    *dst = *src;
+    return;
+  }
+  // a transposed matrix (a weight's gradient from a product's backward pass)
+  if (nd == 2 && strides[0] == 1 && strides[1] == shape[0]) return transpose_copy(src, dst, shape[0], shape[1]);
+  const int64_t inner = shape[nd - 1], step = strides[nd - 1];
+  std::vector<int64_t> index(nd, 0);
+  for (int64_t done = 0; done < total; done += inner, dst += inner) {
+    int64_t offset = 0;
+    for (int d = 0; d < nd - 1; ++d) offset += index[d] * strides[d];
+    const T* from = src + offset;
+    for (int64_t j = 0; j < inner; ++j) dst[j] = from[j * step];
+    for (int d = nd - 2; d >= 0 && ++index[d] == shape[d]; --d) index[d] = 0;
+  }
+}
+
+// A strided array's elements (of `item` bytes) copied in row-major order to dst.
+void strided_copy(const char* src, char* dst, const mx::Shape& shape, const mx::Strides& strides, size_t item) {
+  switch (item) {
+    case 1: return strided_copy(reinterpret_cast<const uint8_t*>(src), reinterpret_cast<uint8_t*>(dst), shape, strides);
+    case 2: return strided_copy(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst), shape, strides);
+    case 4: return strided_copy(reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), shape, strides);
+    case 8: return strided_copy(reinterpret_cast<const uint64_t*>(src), reinterpret_cast<uint64_t*>(dst), shape, strides);
+    default: throw std::runtime_error("mlxt kernels: unsupported element size");
+  }
+}
+
+// A primitive's inputs as its kernel reads them: row-contiguous. Inputs that already are (almost
+// all) are used as they are; the others are copied on the stream, into temporaries, before the
+// kernel's task runs. Done here rather than with mx::contiguous in the ops, which would add a
+// graph node per input to every call, contiguous or not.
+class Inputs {
+ public:
+  Inputs(const std::vector<mx::array>& in, mx::Stream s) : in_(in), copies_(in.size()) {
+    for (size_t i = 0; i < in.size(); ++i) {
+      const mx::array& a = in[i];
+      if (a.flags().row_contiguous) continue;
+      mx::array copy(a.shape(), a.dtype(), nullptr, {});
+      copy.set_data(mx::allocator::malloc(copy.nbytes()));
+      auto& enc = mx::cpu::get_command_encoder(s);
+      enc.dispatch([src = a.data<char>(), dst = copy.data<char>(), shape = a.shape(), strides = a.strides(),
+                    item = a.itemsize()]() { strided_copy(src, dst, shape, strides, item); });
+      enc.add_temporary(copy);
+      copies_[i] = std::move(copy);
+    }
+  }
+  const mx::array& operator[](size_t i) const { return copies_[i] ? *copies_[i] : in_[i]; }
+  size_t size() const { return in_.size(); }
+  const std::vector<mx::array>& originals() const { return in_; }
+
+ private:
+  const std::vector<mx::array>& in_;
+  std::vector<std::optional<mx::array>> copies_;
+};
 
 void allocate(mx::array& a) { a.set_data(mx::allocator::malloc(a.nbytes())); }
 
 // Enqueues fn on the primitive's CPU stream, after registering the arrays with the encoder.
 template <class F>
-void enqueue(mx::Stream s, const std::vector<mx::array>& in, std::vector<mx::array>& out, F fn) {
+void enqueue(mx::Stream s, const Inputs& in, std::vector<mx::array>& out, F fn) {
   auto& enc = mx::cpu::get_command_encoder(s);
-  for (auto& a : in) enc.set_input_array(a);
+  for (auto& a : in.originals()) enc.set_input_array(a);
   for (auto& a : out) enc.set_output_array(a);
   enc.dispatch(std::move(fn));
 }
 
-mx::array contiguous_f32(const mx::array& a) { return mx::contiguous(mx::astype(a, mx::float32)); }
+mx::array as_f32(const mx::array& a) { return mx::astype(a, mx::float32); }
 
 // The vjp of a primitive differentiable only in its first input: dx for input 0, zeros for
 // the others (masks, targets, keys) among those asked for.
@@ -51,8 +120,8 @@ std::vector<mx::array> grad_of_first(const mx::array& dx, const std::vector<mx::
 
 // ---- layer norm ----
 
-void LayerNorm::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void LayerNorm::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   LayerNormArgs a{in[0].data<float>(), in[1].data<float>(), in[2].data<float>(), nullptr,
                   out[0].data<float>(), nullptr, nullptr, in[0].shape(-1), eps_};
@@ -67,7 +136,7 @@ std::vector<mx::array> LayerNorm::vjp(const std::vector<mx::array>& primals, con
                                       const std::vector<int>& argnums, const std::vector<mx::array>&) {
   auto grads = mx::array::make_arrays(
       {primals[0].shape(), primals[1].shape(), primals[1].shape()}, {mx::float32, mx::float32, mx::float32},
-      std::make_shared<LayerNormVJP>(stream(), eps_), {primals[0], primals[1], contiguous_f32(cot[0])});
+      std::make_shared<LayerNormVJP>(stream(), eps_), {primals[0], primals[1], as_f32(cot[0])});
   std::vector<mx::array> result;
   for (int i : argnums) result.push_back(grads[i]);
   return result;
@@ -77,8 +146,8 @@ bool LayerNorm::is_equivalent(const mx::Primitive& other) const {
   return eps_ == static_cast<const LayerNorm&>(other).eps_;
 }
 
-void LayerNormVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void LayerNormVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   for (auto& o : out) allocate(o);
   const int64_t d = in[0].shape(-1), rows = rows_of(in[0]);
   LayerNormArgs a{in[0].data<float>(), in[1].data<float>(), nullptr, in[2].data<float>(),
@@ -121,8 +190,8 @@ SoftmaxArgs softmax_args(const mx::array& x, const mx::array* mask, int mode, in
 }
 }  // namespace
 
-void Softmax::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void Softmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   SoftmaxArgs a = softmax_args(in[0], mode_ == 1 ? &in[1] : nullptr, mode_, offset_);
   a.x = in[0].data<float>();
@@ -136,7 +205,7 @@ void Softmax::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>&
 
 std::vector<mx::array> Softmax::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                     const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
-  std::vector<mx::array> inputs = {outputs[0], contiguous_f32(cot[0])};
+  std::vector<mx::array> inputs = {outputs[0], as_f32(cot[0])};
   if (mode_ == 1) inputs.push_back(primals[1]);
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<SoftmaxVJP>(stream(), mode_, offset_), inputs);
   return grad_of_first(dx, primals, argnums);
@@ -146,7 +215,7 @@ std::vector<mx::array> Softmax::jvp(const std::vector<mx::array>& primals, const
                                     const std::vector<int>& argnums) {
   if (argnums.size() != 1 || argnums[0] != 0) throw std::invalid_argument("MlxtSoftmax: jvp only for the scores");
   auto y = mx::array(primals[0].shape(), mx::float32, std::make_shared<Softmax>(stream(), mode_, offset_), primals);
-  std::vector<mx::array> inputs = {y, contiguous_f32(tangents[0])};
+  std::vector<mx::array> inputs = {y, as_f32(tangents[0])};
   if (mode_ == 1) inputs.push_back(primals[1]);
   // The softmax Jacobian diag(y) - y y^T is symmetric: its jvp is the vjp formula.
   return {mx::array(primals[0].shape(), mx::float32, std::make_shared<SoftmaxVJP>(stream(), mode_, offset_), inputs)};
@@ -157,8 +226,8 @@ bool Softmax::is_equivalent(const mx::Primitive& other) const {
   return mode_ == o.mode_ && offset_ == o.offset_;
 }
 
-void SoftmaxVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void SoftmaxVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   SoftmaxArgs a = softmax_args(in[0], mode_ == 1 ? &in[2] : nullptr, mode_, offset_);
   a.x = in[0].data<float>();
@@ -178,8 +247,8 @@ bool SoftmaxVJP::is_equivalent(const mx::Primitive& other) const {
 
 // ---- activations ----
 
-void Activation::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void Activation::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   UnaryArgs a{in[0].data<float>(), nullptr, out[0].data<float>()};
   int64_t n = int64_t(in[0].size());
@@ -193,21 +262,21 @@ void Activation::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::arra
 std::vector<mx::array> Activation::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                        const std::vector<int>&, const std::vector<mx::array>&) {
   return {mx::array(primals[0].shape(), mx::float32, std::make_shared<ActivationVJP>(stream(), kind_),
-                    {primals[0], contiguous_f32(cot[0])})};
+                    {primals[0], as_f32(cot[0])})};
 }
 
 std::vector<mx::array> Activation::jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
                                        const std::vector<int>&) {
   return {mx::array(primals[0].shape(), mx::float32, std::make_shared<ActivationVJP>(stream(), kind_),
-                    {primals[0], contiguous_f32(tangents[0])})};
+                    {primals[0], as_f32(tangents[0])})};
 }
 
 bool Activation::is_equivalent(const mx::Primitive& other) const {
   return kind_ == static_cast<const Activation&>(other).kind_;
 }
 
-void ActivationVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void ActivationVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   UnaryArgs a{in[0].data<float>(), in[1].data<float>(), out[0].data<float>()};
   int64_t n = int64_t(in[0].size());
@@ -224,8 +293,8 @@ bool ActivationVJP::is_equivalent(const mx::Primitive& other) const {
 
 // ---- cross-entropy ----
 
-void CrossEntropy::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void CrossEntropy::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   CrossEntropyArgs a{in[0].data<float>(), in[1].data<int32_t>(), nullptr, out[0].data<float>(),
                      in[0].shape(-1), smoothing_};
@@ -239,7 +308,7 @@ void CrossEntropy::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::ar
 std::vector<mx::array> CrossEntropy::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                          const std::vector<int>& argnums, const std::vector<mx::array>&) {
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<CrossEntropyVJP>(stream(), smoothing_),
-                      {primals[0], primals[1], contiguous_f32(cot[0])});
+                      {primals[0], primals[1], as_f32(cot[0])});
   return grad_of_first(dx, primals, argnums);
 }
 
@@ -247,8 +316,8 @@ bool CrossEntropy::is_equivalent(const mx::Primitive& other) const {
   return smoothing_ == static_cast<const CrossEntropy&>(other).smoothing_;
 }
 
-void CrossEntropyVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void CrossEntropyVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   CrossEntropyArgs a{in[0].data<float>(), in[1].data<int32_t>(), in[2].data<float>(), out[0].data<float>(),
                      in[0].shape(-1), smoothing_};
@@ -265,8 +334,8 @@ bool CrossEntropyVJP::is_equivalent(const mx::Primitive& other) const {
 
 // ---- dropout ----
 
-void Dropout::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void Dropout::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   DropoutArgs a{in[0].data<float>(), out[0].data<float>(), 0, 0,
                 uint32_t(double(p_) * 2147483648.0 + 0.5), 1.0f / (1.0f - p_)};
@@ -283,7 +352,7 @@ void Dropout::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>&
 std::vector<mx::array> Dropout::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                     const std::vector<int>& argnums, const std::vector<mx::array>&) {
   auto dx = mx::array(primals[0].shape(), mx::float32, std::make_shared<Dropout>(stream(), p_),
-                      {contiguous_f32(cot[0]), primals[1]});
+                      {as_f32(cot[0]), primals[1]});
   return grad_of_first(dx, primals, argnums);
 }
 
@@ -291,43 +360,107 @@ std::vector<mx::array> Dropout::jvp(const std::vector<mx::array>& primals, const
                                     const std::vector<int>& argnums) {
   if (argnums.size() != 1 || argnums[0] != 0) throw std::invalid_argument("MlxtDropout: jvp only for x");
   return {mx::array(primals[0].shape(), mx::float32, std::make_shared<Dropout>(stream(), p_),
-                    {contiguous_f32(tangents[0]), primals[1]})};
+                    {as_f32(tangents[0]), primals[1]})};
 }
 
 bool Dropout::is_equivalent(const mx::Primitive& other) const {
   return p_ == static_cast<const Dropout&>(other).p_;
 }
 
-// ---- AdamW ----
+// ---- the update: gradient norm and AdamW ----
 
-void AdamW::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
-  // p -> p', m -> m', v -> v': an output takes over its input's buffer when nothing else holds it
-  for (int k = 0; k < 3; ++k) {
-    const mx::array& src = in[k == 0 ? 0 : k + 1];
-    if (src.is_donatable() && src.itemsize() == out[k].itemsize())
-      out[k].copy_shared_buffer(src);
-    else
-      allocate(out[k]);
+namespace {
+
+// Parameter `param`'s floats [begin, end): each parameter in chunks of at most kTaskElems, so
+// the chunks, and with them the norm's partial sums and their order, do not depend on the
+// thread count.
+struct Chunk {
+  int64_t param, begin, end;
+};
+
+std::vector<Chunk> chunks_of(const std::vector<mx::array>& in, int64_t n) {
+  std::vector<Chunk> chunks;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t size = int64_t(in[i].size());
+    for (int64_t b = 0; b < size; b += kTaskElems) chunks.push_back({i, b, std::min(size, b + kTaskElems)});
   }
-  AdamWArgs a{in[0].data<float>(), in[1].data<float>(), in[2].data<float>(), in[3].data<float>(),
-              out[0].data<float>(), out[1].data<float>(), out[2].data<float>(),
-              0, 0, 0, 0, 0, 0, 0, 0};
-  const float* hyper = in[4].data<float>();
-  int64_t n = int64_t(in[0].size());
-  enqueue(stream(), in, out, [a, hyper, n]() mutable {
-    // read in the task: the hyper-parameters are computed earlier on the same stream
-    a.decay = hyper[0], a.b1 = hyper[1], a.one_minus_b1 = hyper[2], a.b2 = hyper[3];
-    a.one_minus_b2 = hyper[4], a.c1 = hyper[5], a.c2 = hyper[6], a.eps = hyper[7];
-    const auto& k = kernels();
-    over_rows(n, 1, [&](int64_t b, int64_t e) { k.adamw(a, b, e); });
-  });
+  return chunks;
+}
+
+}  // namespace
+
+void GradNorm::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
+  const int64_t n = int64_t(in.size()) - 1;
+  allocate(out[0]);
+  std::vector<const float*> grads;
+  for (int64_t i = 0; i < n; ++i) grads.push_back(in[i].data<float>());
+  enqueue(stream(), in, out,
+          [grads = std::move(grads), chunks = chunks_of(inputs, n), count = in[n].data<float>(),
+           norm = out[0].data<float>()]() {
+            const auto& k = kernels();
+            const float divisor = std::max(count[0], 1.0f);
+            std::vector<float> partial(chunks.size());
+            parallel_for(int64_t(chunks.size()), [&](int64_t c) {
+              const Chunk& ch = chunks[c];
+              partial[c] = k.sum_squares(grads[ch.param] + ch.begin, ch.end - ch.begin, divisor);
+            });
+            double total = 0.0;
+            for (float x : partial) total += x;
+            *norm = std::sqrt(float(total));
+          });
+}
+
+std::vector<mx::Shape> AdamW::output_shapes(const std::vector<mx::array>& in) {
+  const size_t n = (in.size() - 3) / 4;
+  std::vector<mx::Shape> shapes;
+  for (int part = 0; part < 3; ++part)
+    for (size_t i = 0; i < n; ++i) shapes.push_back(in[i].shape());
+  return shapes;
+}
+
+void AdamW::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
+  const int64_t n = int64_t(in.size() - 3) / 4;
+  // p -> p', m -> m', v -> v': an output takes over its input's buffer when nothing else holds it
+  for (int64_t i = 0; i < 3 * n; ++i) {
+    const int64_t part = i / n;
+    const mx::array& src = in[(part == 0 ? 0 : part + 1) * n + i % n];
+    if (src.is_donatable() && src.itemsize() == out[i].itemsize())
+      out[i].copy_shared_buffer(src);
+    else
+      allocate(out[i]);
+  }
+  std::vector<AdamWArgs> params;
+  for (int64_t i = 0; i < n; ++i)
+    params.push_back({in[i].data<float>(), in[n + i].data<float>(), in[2 * n + i].data<float>(),
+                      in[3 * n + i].data<float>(), out[i].data<float>(), out[n + i].data<float>(),
+                      out[2 * n + i].data<float>(), 0, 0, 0, 0, 0, 0, 0, 0, 1, 1});
+  const float* hyper = in[4 * n].data<float>();
+  const float* count = in[4 * n + 1].data<float>();
+  const float* norm = in[4 * n + 2].data<float>();
+  enqueue(stream(), in, out,
+          [params = std::move(params), chunks = chunks_of(inputs, n), hyper, count, norm,
+           max_norm = max_norm_]() mutable {
+            // read in the task: hyper-parameters, count and norm are computed earlier on the same stream
+            const float clip = max_norm > 0.0f ? std::min(max_norm / (norm[0] + 1e-6f), 1.0f) : 1.0f;
+            for (AdamWArgs& a : params) {
+              a.decay = hyper[0], a.b1 = hyper[1], a.one_minus_b1 = hyper[2], a.b2 = hyper[3];
+              a.one_minus_b2 = hyper[4], a.c1 = hyper[5], a.c2 = hyper[6], a.eps = hyper[7];
+              a.g_divisor = std::max(count[0], 1.0f), a.g_scale = clip;
+            }
+            const auto& k = kernels();
+            parallel_for(int64_t(chunks.size()), [&](int64_t c) {
+              const Chunk& ch = chunks[c];
+              k.adamw(params[ch.param], ch.begin, ch.end);
+            });
+          });
 }
 
 // ---- linear layer with a prepacked weight ----
 
-void PackedLinear::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void PackedLinear::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   PackedGemmArgs a{in[0].data<float>(), in[1].data<float>(), in.size() > 2 ? in[2].data<float>() : nullptr,
                    out[0].data<float>(), int64_t(in[0].shape(0)), n_, int64_t(in[0].shape(1))};
@@ -353,8 +486,8 @@ void PackedLinear::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::ar
   });
 }
 
-void PackWeight::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void PackWeight::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   const float* w = in[0].data<float>();
   float* packed = out[0].data<float>();
@@ -375,8 +508,8 @@ void PackWeight::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::arra
 
 // ---- attention of one query over a cache ----
 
-void CachedAttention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void CachedAttention::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   allocate(out[0]);
   const auto& q = in[0];
   const auto& keys = in[1];
@@ -426,8 +559,8 @@ int64_t attention_work(const AttentionArgs& a) { return std::max<int64_t>(1, 2 *
 
 }  // namespace
 
-void Attention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void Attention::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   for (auto& o : out) allocate(o);
   AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[3] : nullptr, settings_);
   a.v = in[2].data<float>();
@@ -442,7 +575,7 @@ void Attention::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array
 
 std::vector<mx::array> Attention::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                       const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
-  std::vector<mx::array> in = {primals[0], primals[1], primals[2], outputs[0], outputs[1], contiguous_f32(cot[0])};
+  std::vector<mx::array> in = {primals[0], primals[1], primals[2], outputs[0], outputs[1], as_f32(cot[0])};
   if (settings_.has_mask) in.push_back(primals[3]);
   auto grads = mx::array::make_arrays({primals[0].shape(), primals[1].shape(), primals[2].shape()},
                                       {mx::float32, mx::float32, mx::float32},
@@ -453,8 +586,8 @@ std::vector<mx::array> Attention::vjp(const std::vector<mx::array>& primals, con
   return result;
 }
 
-void AttentionVJP::eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) {
-  require_contiguous(in, name());
+void AttentionVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
+  const Inputs in(inputs, stream());
   for (auto& o : out) allocate(o);
   AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[6] : nullptr, settings_);
   a.v = in[2].data<float>();

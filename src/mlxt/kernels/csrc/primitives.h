@@ -152,19 +152,41 @@ class Dropout : public mx::Primitive {
   float p_;
 };
 
-// inputs p, g, m, v (same shape, float32), hyper (8,) float32 = [decay, b1, 1 - b1, b2, 1 - b2,
-// c1, c2, eps] -> p', m', v' (kernels.h, AdamWArgs). Not differentiable: it is an update.
-// Outputs reuse the buffers of p, m and v when those are donatable (the optimizer's old state).
+// The train step's update, as a few graph nodes for the whole model rather than several per
+// parameter (a primitive with n outputs costs MLX O(n^2) bookkeeping: each output lists its
+// siblings, so parameters go to AdamW in small groups).
+//
+// GradNorm: inputs g_1..g_n (float32) and count () float32 -> the global L2 norm () of the
+// g_i / max(count, 1). Not differentiable.
+class GradNorm : public mx::Primitive {
+ public:
+  explicit GradNorm(mx::Stream s) : mx::Primitive(s) {}
+  void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
+  MLXT_NO_GPU
+  const char* name() const override { return "MlxtGradNorm"; }
+  bool is_equivalent(const mx::Primitive&) const override { return true; }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>&) override { return {{}}; }
+};
+
+// AdamW: one step of n parameters. Inputs p_1..p_n, g_1..g_n, m_1..m_n, v_1..v_n (float32;
+// g_i, m_i, v_i shaped as p_i), hyper (8,) = [decay, b1, 1 - b1, b2, 1 - b2, c1, c2, eps]
+// (kernels.h, AdamWArgs), count () and norm () float32. Each parameter steps with gradient
+// (g_i / max(count, 1)) * clip, clip = min(max_norm / (norm + 1e-6), 1), or 1 when max_norm is
+// 0. Outputs p_i', m_i', v_i' (n each), reusing the inputs' buffers when those are donatable.
+// Not differentiable: it is an update.
 class AdamW : public mx::Primitive {
  public:
-  explicit AdamW(mx::Stream s) : mx::Primitive(s) {}
+  AdamW(mx::Stream s, float max_norm) : mx::Primitive(s), max_norm_(max_norm) {}
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override;
   MLXT_NO_GPU
   const char* name() const override { return "MlxtAdamW"; }
-  bool is_equivalent(const mx::Primitive&) const override { return true; }
-  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
-    return {in[0].shape(), in[0].shape(), in[0].shape()};
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return max_norm_ == static_cast<const AdamW&>(other).max_norm_;
   }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override;
+
+ private:
+  float max_norm_;
 };
 
 // inputs x (rows, k), packed weight (panels, k, kPanel) [, bias (n)] -> x @ w^T + bias (rows, n).

@@ -328,6 +328,7 @@ void dropout(const DropoutArgs& a, int64_t begin, int64_t end) {
 }
 
 MLXT_INLINE void adamw_lanes(const AdamWArgs& a, vf p, vf g, vf m, vf v, vf* p_out, vf* m_out, vf* v_out) {
+  g = (g / a.g_divisor) * a.g_scale;
   vf p1 = p * a.decay;
   vf m1 = a.b1 * m + a.one_minus_b1 * g;
   vf v1 = a.b2 * v + a.one_minus_b2 * (g * g);
@@ -357,9 +358,25 @@ void adamw(const AdamWArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+// Lanes accumulate separately and are added in a fixed order at the end: the result depends
+// only on `count` and the data, not on which thread runs it.
+float sum_squares(const float* x, int64_t count, float divisor) {
+  vf acc = splat(0.0f);
+  int64_t i = 0;
+  for (; i + W <= count; i += W) {
+    vf y = loadu(x + i) / divisor;
+    acc = acc + y * y;
+  }
+  if (i < count) {
+    vf y = load_tail(x + i, long(count - i), 0.0f) / divisor;
+    acc = acc + y * y;
+  }
+  return hsum(acc);
+}
+
 }  // namespace
 
 #define MLXT_DEFINE_TABLE(NAME, ISA) \
   const mlxt::KernelTable NAME = {ISA, layer_norm, layer_norm_vjp, softmax, softmax_vjp, \
-                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, log_norm, dropout, adamw, \
+                                  activation, activation_vjp, cross_entropy, cross_entropy_vjp, top_k, log_norm, dropout, adamw, sum_squares, \
                                   cached_attention, full_attention, full_attention_vjp, packed_gemm, general_gemm};
