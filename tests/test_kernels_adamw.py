@@ -276,8 +276,10 @@ def test_update_group_reads_strided_and_broadcast_inputs():
     dense = lambda xs: [mx.array(np.array(x)) for x in xs]  # noqa: E731
     got = kernels.adamw_group(p, g, m, v, hyper, mx.array(3.0), 0.0)
     want = kernels.adamw_group(dense(p), dense(g), dense(m), dense(v), hyper, mx.array(3.0), 0.0)
-    for a, b in zip([*got[0], *got[1], *got[2], got[3]], [*want[0], *want[1], *want[2], want[3]]):
+    for a, b in zip([*got[0], *got[1], *got[2]], [*want[0], *want[1], *want[2]]):
         assert np.array(a).tobytes() == np.array(b).tobytes()
+    # a dense transposed gradient is summed in memory order, so the norm may differ in the last bit
+    np.testing.assert_allclose(float(got[3]), float(want[3]), rtol=1e-6)
     expected = np.sqrt(sum(np.sum((np.array(x) / 3.0) ** 2) for x in g))
     np.testing.assert_allclose(float(got[3]), expected, rtol=1e-6)
 

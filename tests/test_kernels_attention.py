@@ -3,7 +3,9 @@ against mlxt's pure-MLX attention and PyTorch: outputs and the gradients of q, k
 mask, causal (also with more queries than keys: fully masked rows), padding masks broadcast
 over heads and queries, per-query masks with a fully masked row; odd lengths, one query, head
 sizes 16 to 128, non-contiguous inputs; inside mx.compile and nn.value_and_grad, through the
-attention layer; bitwise equal across thread counts and between AVX2 and AVX-512."""
+attention layer; bitwise equal across thread counts and between AVX2 and AVX-512. Self-attention
+from one stacked projection (`mlxt.kernels.self_attention`, q, k and v read in place from one
+(B, L, 3, H, D) array): bitwise the attention of its three parts, gradients included."""
 
 from __future__ import annotations
 
@@ -177,14 +179,15 @@ def test_attention_layer_uses_it_and_matches_the_pure_path():
 
     value_and_grad = nn.value_and_grad(layer, loss)
     calls = []
-    real = kernels.attention
-    kernels.attention = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    real = kernels.attention, kernels.self_attention
+    kernels.attention = lambda *a, **kw: calls.append("cross") or real[0](*a, **kw)
+    kernels.self_attention = lambda *a, **kw: calls.append("self") or real[1](*a, **kw)
     try:
         native_loss, native_grads = mx.compile(value_and_grad, inputs=layer.state, outputs=layer.state)(x, memory)
         mx.eval(native_loss, native_grads)
     finally:
-        kernels.attention = real
-    assert len(calls) == 2
+        kernels.attention, kernels.self_attention = real
+    assert sorted(calls) == ["cross", "self"]
     with kernels_off():
         pure_loss, pure_grads = value_and_grad(x, memory)
         mx.eval(pure_loss, pure_grads)
@@ -192,6 +195,64 @@ def test_attention_layer_uses_it_and_matches_the_pure_path():
     for name in ("query_proj", "key_proj", "value_proj", "out_proj"):
         np.testing.assert_allclose(np32(native_grads[name]["weight"]), np32(pure_grads[name]["weight"]),
                                    rtol=1e-4, atol=1e-4)
+
+
+def packed_inputs(B, L, H, D, seed=0):
+    rng = np.random.default_rng(seed)
+    qkv = mx.array(rng.standard_normal((B, L, 3, H, D)).astype(np.float32))
+    cot = mx.array(rng.standard_normal((B, L, H, D)).astype(np.float32))
+    return qkv, cot, rng
+
+
+def self_attention_and_grad(qkv, cot, scale, mask):
+    out = kernels.self_attention(qkv, scale, mask)
+    grad = mx.grad(lambda x: (kernels.self_attention(x, scale, mask) * cot).sum())(qkv)
+    return out, grad
+
+
+@pytest.mark.parametrize("L", [1, 7, 33, 64])
+@pytest.mark.parametrize("kind", ["none", "causal", "padding", "per query, a row fully masked", "per head"])
+def test_self_attention_is_bitwise_the_attention_of_its_parts(L, kind):
+    B, H, D = 2, 3, 32
+    qkv, cot, rng = packed_inputs(B, L, H, D, seed=L)
+    mask, _ = keep_of(kind, B, H, L, L, rng)
+    out, grad = self_attention_and_grad(qkv, cot, 0.2, mask)
+    q, k, v = (mx.array(np.ascontiguousarray(np.array(qkv)[:, :, i])) for i in range(3))
+    assert np32(out).tobytes() == np32(kernels.attention(q, k, v, 0.2, mask)).tobytes()
+    parts = grads(lambda q, k, v: kernels.attention(q, k, v, 0.2, mask), q, k, v, cot)
+    assert grad.shape == qkv.shape
+    for i, part in enumerate(parts):
+        assert np32(grad)[:, :, i].tobytes() == np32(part).tobytes(), "dq dk dv"[3 * i:3 * i + 2]
+
+
+def test_self_attention_matches_torch():
+    B, L, H, D = 2, 29, 4, 16
+    qkv, cot, _ = packed_inputs(B, L, H, D, seed=8)
+    out, grad = self_attention_and_grad(qkv, cot, 0.25, "causal")
+    q, k, v = (np.ascontiguousarray(np.array(qkv)[:, :, i]) for i in range(3))
+    t_out, *t_grads = torch_attention(q, k, v, 0.25, keep_of("causal", B, H, L, L, None)[1], np.array(cot))
+    np.testing.assert_allclose(np32(out), t_out, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(np32(grad), np.stack(t_grads, axis=2), rtol=1e-4, atol=5e-6)
+
+
+def test_self_attention_same_for_any_thread_count_and_non_contiguous():
+    qkv, cot, rng = packed_inputs(3, 37, 4, 32, seed=9)
+    mask = mx.array(rng.random((3, 1, 1, 37)) > 0.2)
+    for m in (mask, "causal", None):
+        assert_same_for_thread_counts(lambda: list(self_attention_and_grad(qkv, cot, 0.2, m)))
+    # the same values as a view of a differently laid-out array
+    view = mx.array(np.ascontiguousarray(np.array(qkv).transpose(2, 0, 1, 3, 4))).transpose(1, 2, 0, 3, 4)
+    for a, b in zip(self_attention_and_grad(view, cot, 0.2, "causal"), self_attention_and_grad(qkv, cot, 0.2, "causal")):
+        assert np32(a).tobytes() == np32(b).tobytes()
+
+
+def test_self_attention_checks_its_input():
+    with pytest.raises(ValueError, match=r"\(B, L, 3, H, D\)"):
+        kernels.self_attention(mx.zeros((1, 4, 2, 2, 16)), 1.0)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        kernels.self_attention(mx.zeros((1, 4, 3, 2, 8)), 1.0)
+    with pytest.raises(ValueError, match="float32"):
+        kernels.self_attention(mx.zeros((1, 4, 3, 2, 16), mx.float16), 1.0)
 
 
 def test_avx2_matches_avx512():

@@ -192,6 +192,16 @@ def attention(q, k, v, scale: float, mask=None):
     return _lib.attention(q, k, v, float(scale), mask)
 
 
+def self_attention(qkv, scale: float, mask=None):
+    """`attention` for self-attention whose q, k and v come from one projection: float32
+    ``qkv (B, L, 3, H, D)`` -> ``(B, L, H, D)``, differentiable in qkv. Its gradient is one array
+    in qkv's layout, so the projection's backward pass is one product for all three. ``mask``
+    as for `attention` (``"causal"``: query i sees keys up to i). Native only."""
+    if isinstance(mask, str):
+        return _lib.attention_qkv(qkv, float(scale), None, True, 0)
+    return _lib.attention_qkv(qkv, float(scale), mask)
+
+
 def attention_supported(head_dim: int, dtype, mask=None) -> bool:
     """Whether `attention` takes these inputs: the kernels are on, float32, a head size that is
     a multiple of 16, and no mask, ``"causal"`` or a boolean mask."""

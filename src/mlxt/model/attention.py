@@ -7,7 +7,9 @@ encoder output (cross-attention). The heads are computed together by
 
 Without a cache, on CPU with the native kernels, the whole attention (scores, masked softmax,
 mixing, and the backward pass) is one kernel over the projections' ``(B, L, heads, d_head)``
-layout (`mlxt.kernels.attention`), so the heads are never transposed.
+layout (`mlxt.kernels.attention`), so the heads are never transposed. For self-attention the
+three projections are then one product with their weights stacked, read in place by the kernel
+(`mlxt.kernels.self_attention`), and their backward pass one product too.
 
 A cache object (see `mlxt.decode.cache`) may be passed for incremental decoding:
 - a `KVCache` appends this step's keys/values and returns all of them so far;
@@ -108,9 +110,13 @@ class MultiHeadAttention(nn.Module):
         if (cache is None and self.rope is None and mx.default_device() == mx.cpu and keys.shape[1] > 0
                 and kernels.attention_supported(D // self.num_heads, queries.dtype, mask)):
             # one kernel on the projections' (B, L, heads, d_head) layout: no head transposes
-            heads = lambda x: x.reshape(*x.shape[:2], self.num_heads, -1)
-            out = kernels.attention(heads(self.query_proj(queries)), heads(self.key_proj(keys)),
-                                    heads(self.value_proj(values)), self.scale, mask)
+            if queries is keys and keys is values and self._stackable():
+                qkv = self._stacked_projection(queries).reshape(B, L, 3, self.num_heads, -1)
+                out = kernels.self_attention(qkv, self.scale, mask)
+            else:
+                heads = lambda x: x.reshape(*x.shape[:2], self.num_heads, -1)
+                out = kernels.attention(heads(self.query_proj(queries)), heads(self.key_proj(keys)),
+                                        heads(self.value_proj(values)), self.scale, mask)
             return self.out_proj(out.reshape(B, L, -1))
         q = self._split(self.query_proj(queries))
         if cache is None or not (getattr(cache, "is_static", False) and cache.keys is not None):
@@ -131,6 +137,19 @@ class MultiHeadAttention(nn.Module):
                                                             keep, self.scale))
         k, v = cache.fetch()
         return self._merge(scaled_dot_product_attention(q, k, v, self.scale, mask))
+
+    def _stackable(self) -> bool:
+        """Whether the q, k, v projections are plain linear layers (not packed for inference or
+        quantized), so their weights can be stacked."""
+        return all(type(p) is nn.Linear for p in (self.query_proj, self.key_proj, self.value_proj))
+
+    def _stacked_projection(self, x: mx.array) -> mx.array:
+        """``[query_proj(x), key_proj(x), value_proj(x)]`` on the last axis, as one product."""
+        projections = (self.query_proj, self.key_proj, self.value_proj)
+        w = mx.concatenate([p.weight for p in projections])
+        if "bias" in self.query_proj:
+            return mx.addmm(mx.concatenate([p.bias for p in projections]), x, w.T)
+        return x @ w.T
 
     def _merge(self, out: mx.array) -> mx.array:
         """``(B, heads, L, d_head)`` -> the output projection of ``(B, L, d_model)``."""

@@ -6,8 +6,9 @@ learning rate), the data iterator position and the MLX random key (dropout) -- i
 checkpoint, so ``resume=True`` continues exactly where the checkpoint left off: a run killed at
 any moment and resumed logs the same losses, step for step, as one that was never stopped.
 
-Host synchronisation happens at step boundaries only (``mx.eval``); losses are read back to the
-host at log, evaluation and save steps. A non-finite loss or gradient norm stops training before
+Host synchronisation happens at step boundaries only: each step is evaluated asynchronously
+(``mx.async_eval``) while the host prepares the next, and the one before it is waited for; losses
+are read back to the host at log, evaluation and save steps. A non-finite loss or gradient norm stops training before
 anything is saved, so the last checkpoint on disk is always a good one.
 """
 
@@ -141,6 +142,7 @@ class Trainer:
         self.clock = Clock(self.train_seconds, t.schedule_counts_eval)
         self.samples, self.t0, self.elapsed0 = [], time.time(), self.elapsed
         self.model.train()
+        self._running = None  # the step in flight (its gradient norm), see _train_step
         return TrainStep(self.model, self.optimizer, t.label_smoothing if self.config.kind != "regression" else 0.0,
                          t.clip_norm, t.compile, self.dist.reducer())
 
@@ -151,7 +153,12 @@ class Trainer:
             self.budget.set(self.train_seconds / (60.0 * t.max_minutes))
         loss, count, norm = stepper(micro)
         self.step += 1
-        mx.eval(stepper.state, norm, *interval.add(loss, count, norm, sum(targets(b) for b in micro)))
+        # This step runs while the host gets the next one ready (its batch, the stop checks, its
+        # graph); waiting for the step before keeps at most two in flight.
+        mx.async_eval(stepper.state, norm, *interval.add(loss, count, norm, sum(targets(b) for b in micro)))
+        if self._running is not None:
+            mx.eval(self._running)
+        self._running = norm
         self.dist.beat(f"step {self.step}")
         return norm
 

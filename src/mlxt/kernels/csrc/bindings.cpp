@@ -87,6 +87,10 @@ NB_MODULE(_ext, m) {
         "softmax(scale q k^T) v for q (B, Lq, H, D), k, v (B, Lk, H, D) float32 (D a multiple of 16); mask bool "
         "broadcastable to (B, H, Lq, Lk), true = keep, or causal (key t for query i when t <= i + causal_offset). "
         "Differentiable in q, k and v.");
+  m.def("attention_qkv", &mlxt::attention_qkv, "qkv"_a, "scale"_a, "mask"_a = nb::none(), "causal"_a = false,
+        "causal_offset"_a = 0,
+        "attention of float32 qkv (B, L, 3, H, D) (q, k and v of self-attention from one projection) -> (B, L, H, D); "
+        "mask and causal as for attention. Differentiable in qkv.");
   m.def("pack_weight", &mlxt::pack_weight, "w"_a, "w (n, k) float32 -> the (ceil(n / 64), k, 64) layout of packed_linear.");
   m.def("panel", [] { return mlxt::kPanel; });
   m.def("top_k", &top_k, "x"_a, "k"_a,

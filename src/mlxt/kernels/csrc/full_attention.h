@@ -7,7 +7,8 @@
 // CPU the batched products go one (batch, head) at a time through the BLAS on one thread, and
 // the transposes are single-threaded copies; for nanoGPT's baby GPT that is about a sixth of a
 // training step. Here each (batch, head) pair is one task on the kernels' pool that reads its
-// rows of q, k and v where the projections left them ((B, L, H, D): row stride H * D), keeps a
+// rows of q, k and v where the projections left them ((B, L, H, D): row stride H * D, or one
+// (B, L, 3, H, D) product for self-attention: row stride 3 H D), keeps a
 // block of scores in cache, and writes its output rows in the layout the output projection
 // reads. The backward pass recomputes the probabilities from the saved log-sum-exp (as
 // FlashAttention does) rather than keeping the (B, H, Lq, Lk) probabilities.
@@ -130,22 +131,23 @@ void attn_product(const float* a, long ars, long acs, const float* b, long ldb, 
 // One (batch, head) pair's view of the arguments.
 struct AttnPair {
   const AttentionArgs& a;
-  int64_t b, h, ld, kpad;
+  int64_t b, h, ld, out_ld, kpad;  // row strides: of q, k, v and their gradients; of o and dout
   const float* q;
   const float* k;
   const float* v;
   const unsigned char* mask;  // this pair's (Lq, Lk) rows, row stride a.mask_i, or null
 
   AttnPair(const AttentionArgs& args, int64_t pair)
-      : a(args), b(pair / args.heads), h(pair % args.heads), ld(args.heads * args.dim),
+      : a(args), b(pair / args.heads), h(pair % args.heads), ld(args.row_stride), out_ld(args.heads * args.dim),
         kpad((args.k_len + W - 1) / W * W) {
-    q = a.q + (b * a.q_len * a.heads + h) * a.dim;
-    k = a.k + (b * a.k_len * a.heads + h) * a.dim;
-    v = a.v + (b * a.k_len * a.heads + h) * a.dim;
+    q = a.q + row(a.q_len, 0);
+    k = a.k + row(a.k_len, 0);
+    v = a.v + row(a.k_len, 0);
     mask = a.mask ? a.mask + b * a.mask_b + h * a.mask_h : nullptr;
   }
-  // Offset of row i of this pair in a (B, L, H, D) array.
+  // Offset of row i of this pair in q, k, v or their gradients, and in o or dout.
   int64_t row(int64_t L, int64_t i) const { return (b * L + i) * ld + h * a.dim; }
+  int64_t out_row(int64_t L, int64_t i) const { return (b * L + i) * out_ld + h * a.dim; }
   // Keys the rows [i0, i0 + m) need: under a causal mask, up to the last row's limit (all of
   // them when a row keeps nothing: it attends uniformly to all).
   int64_t keys_for(int64_t i0, int64_t m) const {
@@ -227,7 +229,7 @@ void full_attention(const AttentionArgs& a, int64_t begin, int64_t end) {
         for (int64_t t = 0; t < kn16; t += W) storeu(row + t, loadu(row + t) * inv);
         *lse = top + std::log(total);
       }
-      attn_product(s, kpad, 1, p.v, p.ld, m, a.dim, kn, a.o_out + p.row(a.q_len, i0), p.ld, false);
+      attn_product(s, kpad, 1, p.v, p.ld, m, a.dim, kn, a.o_out + p.out_row(a.q_len, i0), p.out_ld, false);
     }
   }
 }
@@ -249,13 +251,13 @@ void full_attention_vjp(const AttentionArgs& a, int64_t begin, int64_t end) {
       std::fill_n(dk + t * ld, D, 0.0f);
       std::fill_n(dv + t * ld, D, 0.0f);
     }
-    const float* dout = a.dout + p.row(a.q_len, 0);
-    const float* out = a.o + p.row(a.q_len, 0);
+    const float* dout = a.dout + p.out_row(a.q_len, 0);
+    const float* out = a.o + p.out_row(a.q_len, 0);
     for (int64_t i0 = 0; i0 < a.q_len; i0 += kAttnBlock) {
       const int64_t m = std::min(kAttnBlock, a.q_len - i0), kn = p.keys_for(i0, m);
       const int64_t kn16 = (kn + W - 1) / W * W;
       attn_product(p.q + i0 * p.ld, p.ld, 1, kt.data(), kpad, m, kn16, a.dim, P, kpad, false);
-      attn_product(dout + i0 * p.ld, p.ld, 1, vt.data(), kpad, m, kn16, a.dim, dS, kpad, false);
+      attn_product(dout + i0 * p.out_ld, p.out_ld, 1, vt.data(), kpad, m, kn16, a.dim, dS, kpad, false);
       for (int64_t r = 0; r < m; ++r) {
         const int64_t i = i0 + r;
         float* prow = P + r * kpad;
@@ -272,7 +274,7 @@ void full_attention_vjp(const AttentionArgs& a, int64_t begin, int64_t end) {
         // D_i = dout_i . out_i
         vf acc = splat(0.0f);
         for (int64_t d = 0; d < a.dim; d += W)
-          acc = vfma(loadu(dout + i * p.ld + d), loadu(out + i * p.ld + d), acc);
+          acc = vfma(loadu(dout + i * p.out_ld + d), loadu(out + i * p.out_ld + d), acc);
         const float di = fold_sum(acc);
         for (int64_t t = 0; t < kn16; t += W) {
           vf x = loadu(prow + t);
@@ -284,7 +286,7 @@ void full_attention_vjp(const AttentionArgs& a, int64_t begin, int64_t end) {
       // dq = dS k; dk += dS^T q; dv += P^T dout
       attn_product(dS, kpad, 1, p.k, p.ld, m, a.dim, kn, a.dq + p.row(a.q_len, i0), p.ld, false);
       attn_product(dS, 1, kpad, p.q + i0 * p.ld, p.ld, kn, a.dim, m, dk, p.ld, true);
-      attn_product(P, 1, kpad, dout + i0 * p.ld, p.ld, kn, a.dim, m, dv, p.ld, true);
+      attn_product(P, 1, kpad, dout + i0 * p.out_ld, p.out_ld, kn, a.dim, m, dv, p.ld, true);
     }
   }
 }

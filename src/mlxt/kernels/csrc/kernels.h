@@ -181,6 +181,7 @@ struct AttentionArgs {
   float* dk;
   float* dv;
   int64_t heads, q_len, k_len, dim;
+  int64_t row_stride;  // floats from one position to the next in q, k, v, dq, dk, dv (o, dout: heads * dim)
   int64_t causal_offset;
   bool causal;
   float scale;

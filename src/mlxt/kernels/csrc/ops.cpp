@@ -203,6 +203,31 @@ mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::
                    std::move(in));
 }
 
+namespace {
+
+// The mask as the kernel reads it: (B, H, Lq, Lk) with its size-1 axes kept (read with stride 0).
+mx::array attention_mask(const mx::array& mask, int B, int H, int Lq, int Lk, mx::Stream s) {
+  if (mask.dtype() != mx::bool_ || mask.ndim() > 4)
+    throw std::invalid_argument("attention: the mask must be boolean with at most 4 axes");
+  mx::Shape full = {B, H, Lq, Lk};
+  mx::Shape shape(4 - mask.ndim(), 1);
+  for (int d : mask.shape()) shape.push_back(d);
+  for (int i = 0; i < 4; ++i)
+    if (shape[i] != 1 && shape[i] != full[i])
+      throw std::invalid_argument("attention: the mask does not broadcast to (B, H, Lq, Lk)");
+  auto m = mx::reshape(mask, shape, s);
+  shape[3] = full[3];
+  return mx::broadcast_to(m, shape, s);
+}
+
+void check_attention(int64_t dim, int64_t keys, const std::optional<mx::array>& mask, bool causal) {
+  if (dim % 16 != 0) throw std::invalid_argument("attention: D must be a multiple of 16");
+  if (keys < 1) throw std::invalid_argument("attention: there must be at least one key");
+  if (mask && causal) throw std::invalid_argument("attention: give a mask or causal, not both");
+}
+
+}  // namespace
+
 mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
                     const std::optional<mx::array>& mask, bool causal, int64_t causal_offset) {
   for (auto [a, what] : {std::pair{&q, "q"}, std::pair{&k, "k"}, std::pair{&v, "v"}}) {
@@ -211,29 +236,28 @@ mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, 
   }
   if (k.shape() != v.shape() || k.shape(0) != q.shape(0) || k.shape(2) != q.shape(2) || k.shape(3) != q.shape(3))
     throw std::invalid_argument("attention: k and v must have shape (B, Lk, H, D) with q's B, H and D");
-  if (q.shape(3) % 16 != 0) throw std::invalid_argument("attention: D must be a multiple of 16");
-  if (k.shape(1) < 1) throw std::invalid_argument("attention: there must be at least one key");
-  if (mask && causal) throw std::invalid_argument("attention: give a mask or causal, not both");
+  check_attention(q.shape(3), k.shape(1), mask, causal);
   auto s = cpu_stream();
   std::vector<mx::array> in = {q, k, v};
-  if (mask) {
-    if (mask->dtype() != mx::bool_ || mask->ndim() > 4)
-      throw std::invalid_argument("attention: the mask must be boolean with at most 4 axes");
-    // (B, H, Lq, Lk) with size-1 axes kept as they are: the kernel reads them with stride 0
-    mx::Shape full = {q.shape(0), q.shape(2), q.shape(1), k.shape(1)};
-    mx::Shape shape(4 - mask->ndim(), 1);
-    for (int d : mask->shape()) shape.push_back(d);
-    for (int i = 0; i < 4; ++i)
-      if (shape[i] != 1 && shape[i] != full[i])
-        throw std::invalid_argument("attention: the mask does not broadcast to (B, H, Lq, Lk)");
-    auto m = mx::reshape(*mask, shape, s);
-    shape[3] = full[3];
-    m = mx::broadcast_to(m, shape, s);
-    in.push_back(m);
-  }
+  if (mask) in.push_back(attention_mask(*mask, q.shape(0), q.shape(2), q.shape(1), k.shape(1), s));
+  AttentionSettings settings{scale, causal, causal_offset, bool(mask), false};
   auto outs = mx::array::make_arrays({q.shape(), {q.shape(0), q.shape(2), q.shape(1)}}, {mx::float32, mx::float32},
-                                     std::make_shared<Attention>(s, AttentionSettings{scale, causal, causal_offset, bool(mask)}),
-                                     std::move(in));
+                                     std::make_shared<Attention>(s, settings), std::move(in));
+  return outs[0];
+}
+
+mx::array attention_qkv(const mx::array& qkv, float scale, const std::optional<mx::array>& mask, bool causal,
+                        int64_t causal_offset) {
+  require_f32(qkv, "attention qkv");
+  if (qkv.ndim() != 5 || qkv.shape(2) != 3) throw std::invalid_argument("attention: qkv must have shape (B, L, 3, H, D)");
+  const int B = qkv.shape(0), L = qkv.shape(1), H = qkv.shape(3);
+  check_attention(qkv.shape(4), L, mask, causal);
+  auto s = cpu_stream();
+  std::vector<mx::array> in = {qkv};
+  if (mask) in.push_back(attention_mask(*mask, B, H, L, L, s));
+  AttentionSettings settings{scale, causal, causal_offset, bool(mask), true};
+  auto outs = mx::array::make_arrays({{B, L, H, qkv.shape(4)}, {B, H, L}}, {mx::float32, mx::float32},
+                                     std::make_shared<Attention>(s, settings), std::move(in));
   return outs[0];
 }
 

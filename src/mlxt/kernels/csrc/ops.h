@@ -47,6 +47,10 @@ mx::array cached_attention(const mx::array& q, const mx::array& keys, const mx::
 // t <= i + causal_offset (a mask or causal, not both). Differentiable in q, k and v.
 mx::array attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
                     const std::optional<mx::array>& mask, bool causal, int64_t causal_offset);
+// The same for self-attention with q, k and v as one (B, L, 3, H, D) array (one projection
+// of the input to 3 H D features); the gradient is one array of that shape.
+mx::array attention_qkv(const mx::array& qkv, float scale, const std::optional<mx::array>& mask, bool causal,
+                        int64_t causal_offset);
 
 // w (n, k) float32 -> (ceil(n / 64), k, 64), the layout packed_linear reads.
 mx::array pack_weight(const mx::array& w);

@@ -22,14 +22,15 @@ constexpr int64_t kNormBlock = 64;
 
 int64_t rows_of(const mx::array& a) { return a.ndim() == 0 ? 1 : int64_t(a.size() / a.shape(-1)); }
 
-// dst (rows, cols) = src^T for src (cols, rows) row-major, in cache-sized square blocks.
+// dst (rows, cols) = src^T for src (cols, rows) row-major with row stride ld, in cache-sized
+// square blocks.
 template <class T>
-void transpose_copy(const T* src, T* dst, int64_t rows, int64_t cols) {
+void transpose_copy(const T* src, T* dst, int64_t rows, int64_t cols, int64_t ld) {
   constexpr int64_t kBlock = 32;
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
     for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
       for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
-        for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) dst[r * cols + c] = src[c * rows + r];
+        for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) dst[r * cols + c] = src[c * ld + r];
 }
 
 template <class T>
@@ -42,8 +43,9 @@ void strided_copy(const T* src, T* dst, const mx::Shape& shape, const mx::Stride
     *dst = *src;
     return;
   }
-  // a transposed matrix (a weight's gradient from a product's backward pass)
-  if (nd == 2 && strides[0] == 1 && strides[1] == shape[0]) return transpose_copy(src, dst, shape[0], shape[1]);
+  // a transposed matrix, or rows of one (a weight's gradient from a product's backward pass)
+  if (nd == 2 && strides[0] == 1 && strides[1] >= shape[0])
+    return transpose_copy(src, dst, shape[0], shape[1], strides[1]);
   const int64_t inner = shape[nd - 1], step = strides[nd - 1];
   std::vector<int64_t> index(nd, 0);
   for (int64_t done = 0; done < total; done += inner, dst += inner) {
@@ -66,16 +68,25 @@ void strided_copy(const char* src, char* dst, const mx::Shape& shape, const mx::
   }
 }
 
+// Whether a's elements fill a.size() consecutive places from a.data() (in some order of the axes).
+bool dense(const mx::array& a) {
+  for (auto st : a.strides())
+    if (st < 0) return false;
+  return a.flags().contiguous && a.data_size() == a.size();
+}
+
 // A primitive's inputs as its kernel reads them: row-contiguous. Inputs that already are (almost
 // all) are used as they are; the others are copied on the stream, into temporaries, before the
 // kernel's task runs. Done here rather than with mx::contiguous in the ops, which would add a
 // graph node per input to every call, contiguous or not.
 class Inputs {
  public:
-  Inputs(const std::vector<mx::array>& in, mx::Stream s) : in_(in), copies_(in.size()) {
+  // any_order: dense arrays in any order of their axes are read as they are (for kernels whose
+  // result does not depend on where each element sits, such as a sum of squares).
+  Inputs(const std::vector<mx::array>& in, mx::Stream s, bool any_order = false) : in_(in), copies_(in.size()) {
     for (size_t i = 0; i < in.size(); ++i) {
       const mx::array& a = in[i];
-      if (a.flags().row_contiguous) continue;
+      if (a.flags().row_contiguous || (any_order && dense(a))) continue;
       mx::array copy(a.shape(), a.dtype(), nullptr, {});
       copy.set_data(mx::allocator::malloc(copy.nbytes()));
       auto& enc = mx::cpu::get_command_encoder(s);
@@ -390,7 +401,7 @@ std::vector<Chunk> chunks_of(const std::vector<mx::array>& in, int64_t n) {
 }  // namespace
 
 void GradNorm::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
-  const Inputs in(inputs, stream());
+  const Inputs in(inputs, stream(), /*any_order=*/true);  // a weight's gradient is often transposed
   const int64_t n = int64_t(in.size()) - 1;
   allocate(out[0]);
   std::vector<const float*> grads;
@@ -533,21 +544,38 @@ namespace {
 
 // The arguments common to both directions: shapes, the mask's strides (0 along its broadcast
 // axes) and the causal limit.
-AttentionArgs attention_args(const mx::array& q, const mx::array& k, const mx::array* mask, const AttentionSettings& st) {
+// The arguments common to both passes, from q, k, v (or qkv) and the mask (if any) at
+// in[mask_at]; v, the outputs and the backward pass's inputs are filled in by the caller.
+AttentionArgs attention_args(const Inputs& in, int mask_at, const AttentionSettings& st) {
   AttentionArgs a{};
-  a.q = q.data<float>();
-  a.k = k.data<float>();
-  if (mask) {
-    a.mask = mask->data<unsigned char>();
-    const int64_t lk = mask->shape(3), mi = mask->shape(2), mh = mask->shape(1);
+  const mx::array& q = in[0];
+  if (st.packed) {  // (B, L, 3, H, D)
+    const int64_t hd = int64_t(q.shape(3)) * q.shape(4);
+    a.q = q.data<float>();
+    a.k = a.q + hd;
+    a.v = a.q + 2 * hd;
+    a.heads = q.shape(3);
+    a.q_len = a.k_len = q.shape(1);
+    a.dim = q.shape(4);
+    a.row_stride = 3 * hd;
+  } else {  // (B, L, H, D) each
+    a.q = q.data<float>();
+    a.k = in[1].data<float>();
+    a.v = in[2].data<float>();
+    a.heads = q.shape(2);
+    a.q_len = q.shape(1);
+    a.k_len = in[1].shape(1);
+    a.dim = q.shape(3);
+    a.row_stride = a.heads * a.dim;
+  }
+  if (st.has_mask) {
+    const mx::array& mask = in[mask_at];
+    a.mask = mask.data<unsigned char>();
+    const int64_t lk = mask.shape(3), mi = mask.shape(2), mh = mask.shape(1);
     a.mask_i = mi == 1 ? 0 : lk;
     a.mask_h = mh == 1 ? 0 : mi * lk;
-    a.mask_b = mask->shape(0) == 1 ? 0 : mh * mi * lk;
+    a.mask_b = mask.shape(0) == 1 ? 0 : mh * mi * lk;
   }
-  a.heads = q.shape(2);
-  a.q_len = q.shape(1);
-  a.k_len = k.shape(1);
-  a.dim = q.shape(3);
   a.causal = st.causal;
   a.causal_offset = st.causal_offset;
   a.scale = st.scale;
@@ -559,11 +587,16 @@ int64_t attention_work(const AttentionArgs& a) { return std::max<int64_t>(1, 2 *
 
 }  // namespace
 
+std::vector<mx::Shape> Attention::output_shapes(const std::vector<mx::array>& in) {
+  const mx::Shape& q = in[0].shape();
+  if (settings_.packed) return {{q[0], q[1], q[3], q[4]}, {q[0], q[3], q[1]}};
+  return {q, {q[0], q[2], q[1]}};
+}
+
 void Attention::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
   const Inputs in(inputs, stream());
   for (auto& o : out) allocate(o);
-  AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[3] : nullptr, settings_);
-  a.v = in[2].data<float>();
+  AttentionArgs a = attention_args(in, settings_.qkv_inputs(), settings_);
   a.o_out = out[0].data<float>();
   a.lse_out = out[1].data<float>();
   const int64_t pairs = int64_t(in[0].shape(0)) * a.heads;
@@ -575,28 +608,36 @@ void Attention::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::a
 
 std::vector<mx::array> Attention::vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cot,
                                       const std::vector<int>& argnums, const std::vector<mx::array>& outputs) {
-  std::vector<mx::array> in = {primals[0], primals[1], primals[2], outputs[0], outputs[1], as_f32(cot[0])};
-  if (settings_.has_mask) in.push_back(primals[3]);
-  auto grads = mx::array::make_arrays({primals[0].shape(), primals[1].shape(), primals[2].shape()},
-                                      {mx::float32, mx::float32, mx::float32},
-                                      std::make_shared<AttentionVJP>(stream(), settings_),
-                                      std::move(in));
+  const int n = settings_.qkv_inputs();
+  std::vector<mx::array> in(primals.begin(), primals.begin() + n);
+  in.insert(in.end(), {outputs[0], outputs[1], as_f32(cot[0])});
+  if (settings_.has_mask) in.push_back(primals[n]);
+  std::vector<mx::Shape> shapes;
+  for (int i = 0; i < n; ++i) shapes.push_back(primals[i].shape());
+  auto grads = mx::array::make_arrays(std::move(shapes), std::vector<mx::Dtype>(n, mx::float32),
+                                      std::make_shared<AttentionVJP>(stream(), settings_), std::move(in));
   std::vector<mx::array> result;
-  for (int i : argnums) result.push_back(i < 3 ? grads[i] : mx::zeros_like(primals[i]));
+  for (int i : argnums) result.push_back(i < n ? grads[i] : mx::zeros_like(primals[i]));
   return result;
 }
 
 void AttentionVJP::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& out) {
   const Inputs in(inputs, stream());
   for (auto& o : out) allocate(o);
-  AttentionArgs a = attention_args(in[0], in[1], settings_.has_mask ? &in[6] : nullptr, settings_);
-  a.v = in[2].data<float>();
-  a.o = in[3].data<float>();
-  a.lse = in[4].data<float>();
-  a.dout = in[5].data<float>();
+  const int n = settings_.qkv_inputs();
+  AttentionArgs a = attention_args(in, n + 3, settings_);
+  a.o = in[n].data<float>();
+  a.lse = in[n + 1].data<float>();
+  a.dout = in[n + 2].data<float>();
   a.dq = out[0].data<float>();
-  a.dk = out[1].data<float>();
-  a.dv = out[2].data<float>();
+  if (settings_.packed) {
+    const int64_t hd = a.heads * a.dim;
+    a.dk = a.dq + hd;
+    a.dv = a.dq + 2 * hd;
+  } else {
+    a.dk = out[1].data<float>();
+    a.dv = out[2].data<float>();
+  }
   const int64_t pairs = int64_t(in[0].shape(0)) * a.heads;
   enqueue(stream(), in, out, [a, pairs]() {
     const auto& k = kernels();

@@ -234,12 +234,14 @@ struct AttentionSettings {
   bool causal;
   int64_t causal_offset;
   bool has_mask;
+  bool packed;  // self-attention's q, k and v as one (B, L, 3, H, D) input (one projection)
   bool operator==(const AttentionSettings&) const = default;
+  int qkv_inputs() const { return packed ? 1 : 3; }
 };
 
-// inputs q (B, Lq, H, D), k, v (B, Lk, H, D) [, mask (1 or B, 1 or H, 1 or Lq, Lk) bool] ->
-// o (B, Lq, H, D), lse (B, H, Lq): attention over whole sequences (kernels.h, AttentionArgs).
-// lse is kept for the backward pass and has no gradient of its own.
+// inputs q (B, Lq, H, D), k, v (B, Lk, H, D), or packed: qkv (B, L, 3, H, D) [, mask (1 or B,
+// 1 or H, 1 or Lq, Lk) bool] -> o (B, Lq, H, D), lse (B, H, Lq): attention over whole sequences
+// (kernels.h, AttentionArgs). lse is kept for the backward pass and has no gradient of its own.
 class Attention : public mx::Primitive {
  public:
   Attention(mx::Stream s, AttentionSettings settings) : mx::Primitive(s), settings_(settings) {}
@@ -251,13 +253,11 @@ class Attention : public mx::Primitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     return settings_ == static_cast<const Attention&>(other).settings_;
   }
-  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
-    return {in[0].shape(), {in[0].shape(0), in[0].shape(2), in[0].shape(1)}};
-  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override;
   AttentionSettings settings_;
 };
 
-// inputs q, k, v, o, lse, cotangent of o [, mask] -> dq, dk, dv
+// inputs q, k, v (or qkv), o, lse, cotangent of o [, mask] -> dq, dk, dv (or dqkv)
 class AttentionVJP : public mx::Primitive {
  public:
   AttentionVJP(mx::Stream s, AttentionSettings settings) : mx::Primitive(s), settings_(settings) {}
@@ -268,7 +268,9 @@ class AttentionVJP : public mx::Primitive {
     return settings_ == static_cast<const AttentionVJP&>(other).settings_;
   }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
-    return {in[0].shape(), in[1].shape(), in[2].shape()};
+    std::vector<mx::Shape> shapes;
+    for (int i = 0; i < settings_.qkv_inputs(); ++i) shapes.push_back(in[i].shape());
+    return shapes;
   }
   AttentionSettings settings_;
 };
