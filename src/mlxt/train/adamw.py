@@ -62,15 +62,15 @@ class AdamW(optim.AdamW):
     def update_clipped(self, model: nn.Module, gradients: dict, count: mx.array, max_norm: float = 0.0):
         """``update(model, g / max(count, 1))`` with the divided gradients clipped to global L2
         norm ``max_norm`` first (0: not clipped), as `optim.clip_grad_norm` clips; returns their
-        norm. One native node for all parameters (`mlxt.kernels.adamw_group`); None, with
-        nothing done, where the kernels do not apply (the caller then runs MLX's ops)."""
+        norm. A few native nodes for the whole model (`mlxt.kernels.adamw_group`); None, with
+        no update done, where the kernels do not apply (the caller then runs MLX's ops)."""
         if not (kernels.use_native() and all(g.dtype == mx.float32 for _, g in tree_flatten(gradients))):
             return None
         leaves = []  # (gradient, parameter, its state), in the order tree_map visits them
         tree_map(lambda g, p, s: leaves.append((g, p, s)), gradients, model, self._state_for(gradients))
-        if not leaves or any(p.dtype != mx.float32 for _, p, _ in leaves):
+        if not leaves or any(a.dtype != mx.float32 for _, p, s in leaves for a in (p, s["m"], s["v"])):
             return None
-        self._advance(gradients)
+        self._advance()
         params, ms, vs, norm = kernels.adamw_group(
             [p for _, p, _ in leaves], [g for g, _, _ in leaves], [s["m"] for _, _, s in leaves],
             [s["v"] for _, _, s in leaves], self._hyperparameters(), count, max_norm)
@@ -81,11 +81,12 @@ class AdamW(optim.AdamW):
         return norm
 
     def _state_for(self, gradients: dict) -> dict:
+        """The state, with the moments created on the first update (as `apply_gradients` does)."""
         if not self._initialized:
             self.init(gradients)
         return self.state
 
-    def _advance(self, gradients: dict) -> None:
+    def _advance(self) -> None:
         """What `optim.Optimizer.apply_gradients` does before updating: scheduled values, step + 1."""
         for param, scheduler in self._schedulers.items():
             self.state[param] = scheduler(self.step)
