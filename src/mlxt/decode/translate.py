@@ -14,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from mlxt.decode.beam import Hypothesis, beam_search_nbest
+from mlxt.decode.buffers import step_buffers
 from mlxt.decode.greedy import greedy
 from mlxt.errors import MlxtError
 
@@ -74,19 +75,20 @@ def translate_ids(model, sources: list[list[int]], beam_size: int = 5, n_best: i
     with ``n_best == 1`` runs `greedy` (whose hypotheses carry no score, NaN); ``options`` go
     to the search."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
-    for chunk in length_batches(sources, batch_size, max_tokens):
-        src = pad_batch([sources[i] for i in chunk], model.config.pad_id)
-        if beam_size == 1 and n_best == 1:
-            greedy_options = {k: v for k, v in options.items() if k not in ("length_penalty", "penalty",
-                                                                              "early_stopping", "candidates")}
-            tokens = greedy(model, src, **greedy_options)
-            hyps = [[Hypothesis(t, float("nan"), float("nan"), True)] for t in tokens]
-        else:
-            hyps = beam_search_nbest(model, src, beam_size, n_best=n_best, **options)
-        for i, h in zip(chunk, hyps):
-            results[i] = h
-        if progress is not None:
-            progress(len(chunk))
+    with step_buffers(batch_size * max(beam_size, 1), model.config.vocab_size):
+        for chunk in length_batches(sources, batch_size, max_tokens):
+            src = pad_batch([sources[i] for i in chunk], model.config.pad_id)
+            if beam_size == 1 and n_best == 1:
+                greedy_options = {k: v for k, v in options.items() if k not in ("length_penalty", "penalty",
+                                                                                  "early_stopping", "candidates")}
+                tokens = greedy(model, src, **greedy_options)
+                hyps = [[Hypothesis(t, float("nan"), float("nan"), True)] for t in tokens]
+            else:
+                hyps = beam_search_nbest(model, src, beam_size, n_best=n_best, **options)
+            for i, h in zip(chunk, hyps):
+                results[i] = h
+            if progress is not None:
+                progress(len(chunk))
     if progress is not None and len(results) > sum(map(bool, sources)):
         progress(len(results) - sum(map(bool, sources)))  # the empty ones
     return results
