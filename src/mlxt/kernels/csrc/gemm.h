@@ -149,7 +149,8 @@ MLXT_INLINE void general_tile(const float* a, int64_t lda, const float* b, int64
 #endif
 
 // Rows [row_begin, row_end) of one panel's columns of c for one k block: whole tiles of
-// kTileRows rows, then one tile of the rows left. op(a) element (i, k) at a + i * rs + k * ks.
+// kTileRows rows, then one tile of the rows left. a points at this k block's first column of
+// op(a); row i starts at a + i * rs (rs: lda, or 1 when a is transposed).
 template <bool TRANS>
 MLXT_INLINE void panel_rows(const float* a, int64_t lda, int64_t rs, const float* b, int64_t ldb, int64_t kc,
                             float* c, int64_t ldc, int64_t row_begin, int64_t row_end, int ncols, bool add,

@@ -83,10 +83,11 @@ class Inputs {
  public:
   // any_order: dense arrays in any order of their axes are read as they are (for kernels whose
   // result does not depend on where each element sits, such as a sum of squares).
-  Inputs(const std::vector<mx::array>& in, mx::Stream s, bool any_order = false) : in_(in), copies_(in.size()) {
+  Inputs(const std::vector<mx::array>& in, mx::Stream s, bool any_order = false) : in_(in) {
     for (size_t i = 0; i < in.size(); ++i) {
       const mx::array& a = in[i];
       if (a.flags().row_contiguous || (any_order && dense(a))) continue;
+      if (copies_.empty()) copies_.resize(in.size());  // only when something is copied: kernels run per node
       mx::array copy(a.shape(), a.dtype(), nullptr, {});
       copy.set_data(mx::allocator::malloc(copy.nbytes()));
       auto& enc = mx::cpu::get_command_encoder(s);
@@ -96,7 +97,7 @@ class Inputs {
       copies_[i] = std::move(copy);
     }
   }
-  const mx::array& operator[](size_t i) const { return copies_[i] ? *copies_[i] : in_[i]; }
+  const mx::array& operator[](size_t i) const { return !copies_.empty() && copies_[i] ? *copies_[i] : in_[i]; }
   size_t size() const { return in_.size(); }
   const std::vector<mx::array>& originals() const { return in_; }
 
